@@ -1,0 +1,1 @@
+"""Pure array kernels used by the models (no classes, no model imports)."""

@@ -141,6 +141,12 @@ def test_relevant_as_csr_array_and_non_canonical_matrix() -> None:
     np.testing.assert_allclose(precision_at_k(ranked, sp.csr_array(coo), 3), [2 / 3])
 
 
+def test_bool_relevant_and_unsigned_ranked() -> None:
+    rel = sp.csr_array(np.array([[True, False, True]]))
+    ranked = np.array([[2, 1, 0]], dtype=np.uint16)
+    np.testing.assert_allclose(map_at_k(ranked, rel, 3), [(1 / 1 + 2 / 3) / 2])
+
+
 def test_zero_width_ranking() -> None:
     got = ndcg_at_k(np.zeros((2, 0), dtype=np.int32), _relevant([{1}, set()], 3), 5)
     np.testing.assert_array_equal(got, [0.0, NAN])
@@ -375,9 +381,7 @@ def test_invariant_to_relevant_entry_order(case, rnd) -> None:  # noqa: ANN001
     coo = relevant.tocoo()
     perm = list(range(coo.nnz))
     rnd.shuffle(perm)
-    shuffled = sp.csr_matrix(
-        (coo.data[perm], (coo.row[perm], coo.col[perm])), shape=relevant.shape
-    )
+    shuffled = sp.csr_matrix((coo.data[perm], (coo.row[perm], coo.col[perm])), shape=relevant.shape)
     a = evaluate_rankings(ranked, relevant, ks=(k,))
     b = evaluate_rankings(ranked, shuffled, ks=(k,))
     for key in a:

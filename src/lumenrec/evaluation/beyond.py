@@ -278,7 +278,9 @@ def exposure_by_group(
     """
     groups = np.asarray(item_groups)
     if groups.ndim != 1 or groups.size == 0 or not np.issubdtype(groups.dtype, np.integer):
-        msg = f"item_groups must be a non-empty 1-D integer array, got {groups.dtype} {groups.shape}"
+        msg = (
+            f"item_groups must be a non-empty 1-D integer array, got {groups.dtype} {groups.shape}"
+        )
         raise DataError(msg)
     if groups.min() < 0:
         msg = "item_groups must be non-negative group ids"

@@ -78,10 +78,7 @@ def _as_ranked(ranked: ArrayLike, n_items: int | None = None) -> NDArray[np.int6
 def _as_relevant(relevant: Any) -> sp.csr_matrix:
     """Return a canonical copy of ``relevant`` (CSR, sorted, no duplicates, no explicit zeros)."""
     if not sp.issparse(relevant):
-        msg = (
-            "relevant must be a scipy.sparse matrix of shape (n_users, n_items), "
-            f"got {type(relevant).__name__}"
-        )
+        msg = f"relevant must be a scipy.sparse matrix, got {type(relevant).__name__}"
         raise DataError(msg)
     if relevant.ndim != 2:
         msg = f"relevant must be 2-D, got shape {relevant.shape}"
@@ -92,20 +89,8 @@ def _as_relevant(relevant: Any) -> sp.csr_matrix:
     return rel
 
 
-def first_occurrence_mask(ranked: NDArray[np.integer]) -> NDArray[np.bool_]:
-    """Mark, per row, the first occurrence of each item id (padding -1 is never marked).
-
-    Parameters
-    ----------
-    ranked : ndarray of shape (n_users, k_max), int
-        Item indices in rank order, -1 = padding.
-
-    Returns
-    -------
-    ndarray of shape (n_users, k_max), bool
-        True where the entry is a real item seen for the first time in its row.
-    """
-    ranked = np.asarray(ranked)
+def _first_occurrence_mask(ranked: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """True where ``ranked`` holds a real item (not -1) seen for the first time in its row."""
     if ranked.shape[1] <= 1:
         return ranked >= 0
     order = np.argsort(ranked, axis=1, kind="stable")  # equal ids keep rank order
@@ -163,7 +148,7 @@ def _hits_and_counts(
     # Rows are sorted and canonical, so row * n_items + col is a globally sorted key array.
     rel_rows = np.repeat(np.arange(n_users, dtype=np.int64), n_rel)
     keys = rel_rows * n_items + rel.indices.astype(np.int64)
-    valid = first_occurrence_mask(arr)
+    valid = _first_occurrence_mask(arr)
     query = np.arange(n_users, dtype=np.int64)[:, None] * n_items + np.where(valid, arr, 0)
     pos = np.searchsorted(keys, query)
     found = np.zeros(arr.shape, dtype=bool)
@@ -289,31 +274,35 @@ _SHARED_DOC = """
 """
 
 
-def _shared_doc(func: _F) -> _F:
-    """Append the shared Parameters/Returns/Raises sections to a metric's docstring."""
-    func.__doc__ = (func.__doc__ or "") + "\n" + _SHARED_DOC
-    return func
+def _append_doc(sections: str) -> Callable[[_F], _F]:
+    """Decorator appending shared numpydoc sections to a function's one-line docstring."""
+
+    def decorate(func: _F) -> _F:
+        func.__doc__ = (func.__doc__ or "").rstrip() + "\n" + sections
+        return func
+
+    return decorate
 
 
-@_shared_doc
+@_append_doc(_SHARED_DOC)
 def precision_at_k(ranked: ArrayLike, relevant: Any, k: int) -> NDArray[np.float64]:
     """Precision@k = (relevant items in the top k) / k."""
     return _compute("precision", ranked, relevant, k)
 
 
-@_shared_doc
+@_append_doc(_SHARED_DOC)
 def recall_at_k(ranked: ArrayLike, relevant: Any, k: int) -> NDArray[np.float64]:
     """Recall@k = (relevant items in the top k) / (number of relevant items)."""
     return _compute("recall", ranked, relevant, k)
 
 
-@_shared_doc
+@_append_doc(_SHARED_DOC)
 def f1_at_k(ranked: ArrayLike, relevant: Any, k: int) -> NDArray[np.float64]:
     """F1@k = 2 P R / (P + R) with P = Precision@k, R = Recall@k; 0 when P = R = 0."""
     return _compute("f1", ranked, relevant, k)
 
 
-@_shared_doc
+@_append_doc(_SHARED_DOC)
 def ndcg_at_k(ranked: ArrayLike, relevant: Any, k: int) -> NDArray[np.float64]:
     """NDCG@k = DCG@k / IDCG@k with DCG@k = sum_{i<=k} rel_i / log2(i + 1) (i 1-based).
 
@@ -322,7 +311,7 @@ def ndcg_at_k(ranked: ArrayLike, relevant: Any, k: int) -> NDArray[np.float64]:
     return _compute("ndcg", ranked, relevant, k)
 
 
-@_shared_doc
+@_append_doc(_SHARED_DOC)
 def map_at_k(ranked: ArrayLike, relevant: Any, k: int) -> NDArray[np.float64]:
     """AP@k = (sum of Precision@i over hit ranks i <= k) / min(n_relevant, k).
 
@@ -332,13 +321,13 @@ def map_at_k(ranked: ArrayLike, relevant: Any, k: int) -> NDArray[np.float64]:
     return _compute("map", ranked, relevant, k)
 
 
-@_shared_doc
+@_append_doc(_SHARED_DOC)
 def mrr_at_k(ranked: ArrayLike, relevant: Any, k: int) -> NDArray[np.float64]:
     """RR@k = 1 / (rank of the first relevant item) if it is within the top k, else 0."""
     return _compute("mrr", ranked, relevant, k)
 
 
-@_shared_doc
+@_append_doc(_SHARED_DOC)
 def hit_rate_at_k(ranked: ArrayLike, relevant: Any, k: int) -> NDArray[np.float64]:
     """HR@k = 1 if at least one relevant item is in the top k, else 0."""
     return _compute("hr", ranked, relevant, k)
@@ -448,9 +437,7 @@ def _check_pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[NDArray[np.float6
     return t, p
 
 
-def rmse(y_true: ArrayLike, y_pred: ArrayLike) -> float:
-    """Root mean squared error ``sqrt(mean((y_true - y_pred) ** 2))``.
-
+_RATING_DOC = """
     Parameters
     ----------
     y_true, y_pred : array-like of the same shape, float
@@ -464,27 +451,18 @@ def rmse(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     ------
     DataError
         If the shapes differ, the arrays are empty, or they contain NaN/inf.
-    """
+"""
+
+
+@_append_doc(_RATING_DOC)
+def rmse(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """Root mean squared error ``sqrt(mean((y_true - y_pred) ** 2))``."""
     t, p = _check_pair(y_true, y_pred)
     return float(np.sqrt(np.mean((t - p) ** 2)))
 
 
+@_append_doc(_RATING_DOC)
 def mae(y_true: ArrayLike, y_pred: ArrayLike) -> float:
-    """Mean absolute error ``mean(|y_true - y_pred|)``.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of the same shape, float
-        Observed and predicted ratings; must be non-empty and finite.
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    DataError
-        If the shapes differ, the arrays are empty, or they contain NaN/inf.
-    """
+    """Mean absolute error ``mean(|y_true - y_pred|)``."""
     t, p = _check_pair(y_true, y_pred)
     return float(np.mean(np.abs(t - p)))

@@ -11,7 +11,9 @@ import pytest
 from lumenrec.data import block_clusters, checkerboard
 
 SHARED_DATASETS = Path(
-    os.environ.get("LUMENREC_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "datasets")
+    os.environ.get(
+        "LUMENREC_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "datasets"
+    )
 )
 
 

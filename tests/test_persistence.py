@@ -35,7 +35,10 @@ def model(clusters):
 
 
 def test_write_read_round_trip(tmp_path: Path):
-    arrays = {"dense": np.arange(6, dtype=np.float32).reshape(2, 3), "sparse": sp.eye(3, format="csr")}
+    arrays = {
+        "dense": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "sparse": sp.eye(3, format="csr"),
+    }
     write_artifact(tmp_path / "a", cls=MostPopular, params={}, arrays=arrays, state={"x": 1})
     cls, params, loaded, manifest = read_artifact(tmp_path / "a")
     assert cls is MostPopular and params == {} and manifest["state"] == {"x": 1}

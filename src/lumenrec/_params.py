@@ -32,7 +32,9 @@ class Interval:
         if not ok_type:
             msg = f"{name} must be {self.describe()} (got {value!r})"
             raise ConfigError(msg)
-        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        too_low = self.low is not None and (
+            value <= self.low if self.low_open else value < self.low
+        )
         too_high = self.high is not None and (
             value >= self.high if self.high_open else value > self.high
         )

@@ -91,5 +91,7 @@ class ArtifactVersionWarning(LumenWarning):
 
 def missing_dependency(package: str, extra: str) -> MissingDependencyError:
     """Build the standard error for an absent optional dependency."""
-    msg = f"{package} is required for this feature; install it with: pip install 'lumenrec[{extra}]'"
+    msg = (
+        f"{package} is required for this feature; install it with: pip install 'lumenrec[{extra}]'"
+    )
     return MissingDependencyError(msg)

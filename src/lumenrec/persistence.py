@@ -92,7 +92,9 @@ def _unflatten(flat: dict[str, np.ndarray]) -> dict[str, Any]:
     for name in sparse_names:
         p = f"{name}{_SPARSE_TAG}"
         shape = tuple(int(x) for x in flat[p + "shape"])
-        out[name] = sp.csr_matrix((flat[p + "data"], flat[p + "indices"], flat[p + "indptr"]), shape=shape)
+        out[name] = sp.csr_matrix(
+            (flat[p + "data"], flat[p + "indices"], flat[p + "indptr"]), shape=shape
+        )
     for key, arr in flat.items():
         if _SPARSE_TAG not in key:
             out[key] = arr
@@ -236,4 +238,3 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-

@@ -30,7 +30,11 @@ def test_unknown_id_is_keyerror_and_dataerror():
 
 def test_matrix_last_value_wins_and_is_canonical():
     df = pd.DataFrame(
-        {"user_id": ["u1", "u1", "u2", "u1"], "item_id": ["x", "y", "x", "x"], "rating": [1, 2, 3, 5]}
+        {
+            "user_id": ["u1", "u1", "u2", "u1"],
+            "item_id": ["x", "y", "x", "x"],
+            "rating": [1, 2, 3, 5],
+        }
     )
     data = from_pandas(df)
     m = data.matrix

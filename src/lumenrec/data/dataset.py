@@ -125,7 +125,9 @@ class Dataset:
         h.update("\x1f".join(self.items.ids).encode())
         return h.hexdigest()
 
-    def subset(self, mask: NDArray[np.bool_] | NDArray[np.integer], name: str | None = None) -> Dataset:
+    def subset(
+        self, mask: NDArray[np.bool_] | NDArray[np.integer], name: str | None = None
+    ) -> Dataset:
         """A Dataset with the selected events (boolean mask or positions), same vocabularies."""
         sel = np.asarray(mask)
         if sel.dtype == bool and sel.shape != (self.n_events,):
@@ -170,19 +172,33 @@ class Dataset:
             cols["timestamp"] = self.timestamps
         return pd.DataFrame(cols)
 
-    def item_text(self, fields: list[str] | None = None, template: Literal["fields"] = "fields") -> list[str]:
+    def item_text(
+        self, fields: list[str] | None = None, template: Literal["fields"] = "fields"
+    ) -> list[str]:
         """One text per item (``"field: value. field: value"``) from catalogue columns."""
+        import pandas as pd
+
         if self.catalog is None:
             msg = "this dataset has no item catalogue; pass items=... when reading it"
             raise DataError(msg)
-        cols = fields or [c for c in self.catalog.columns if self.catalog[c].dtype == object]
+        cols = (
+            fields
+            or self.catalog.attrs.get("text_fields")
+            or [
+                c
+                for c in self.catalog.columns
+                if self.catalog[c].dtype == object or pd.api.types.is_string_dtype(self.catalog[c])
+            ]
+        )
         missing = [c for c in cols if c not in self.catalog.columns]
         if missing:
             msg = f"catalogue has no column(s) {missing}; available: {list(self.catalog.columns)}"
             raise DataError(msg)
         texts = []
         for row in self.catalog[cols].itertuples(index=False):
-            parts = [f"{c}: {v}" for c, v in zip(cols, row, strict=True) if isinstance(v, str) and v]
+            parts = [
+                f"{c}: {v}" for c, v in zip(cols, row, strict=True) if isinstance(v, str) and v
+            ]
             texts.append(". ".join(parts))
         return texts
 

@@ -9,6 +9,7 @@ values) or ``"error"``.
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 from pathlib import Path
@@ -103,7 +104,9 @@ def from_pandas(
     user_attrs = _index_frame(users, "user_id", "users") if users is not None else None
     user_vocab = IdIndex(pd.unique(frame["u"]), name="user")
     extra_items = [] if catalog is None else list(catalog.index)
-    item_vocab = IdIndex(pd.unique(pd.concat([frame["i"], pd.Series(extra_items, dtype=object)])), name="item")
+    item_vocab = IdIndex(
+        pd.unique(pd.concat([frame["i"], pd.Series(extra_items, dtype=object)])), name="item"
+    )
     if catalog is not None:
         catalog = catalog.reindex(pd.Index(item_vocab.ids, name="item_id"))
     if user_attrs is not None:
@@ -133,13 +136,21 @@ def read_table(path: PathLike, *, what: str = "file", sep: str | None = None) ->
         msg = f"{what} {p} is a directory; pass a .csv, .tsv or .parquet file"
         raise DataError(msg)
     suffix = "".join(p.suffixes[-2:]).lower()
+    if p.stat().st_size == 0:
+        msg = f"{what} {p} is empty; it needs a header row and at least one event"
+        raise DataError(msg)
     try:
         if suffix.endswith(".parquet") or suffix.endswith(".pq"):
             return pd.read_parquet(p)
         if sep is None:
-            sep = "\t" if ".tsv" in suffix else None
+            sep = "\t" if ".tsv" in suffix else _sniff_delimiter(p)
         return pd.read_csv(
-            p, sep=sep, engine="python", encoding="utf-8-sig", dtype=str, keep_default_na=False,
+            p,
+            sep=sep,
+            engine="python",
+            encoding="utf-8-sig",
+            dtype=str,
+            keep_default_na=False,
             na_values=[""],
         )
     except UnicodeDecodeError as err:
@@ -148,9 +159,19 @@ def read_table(path: PathLike, *, what: str = "file", sep: str | None = None) ->
     except pd.errors.EmptyDataError as err:
         msg = f"{what} {p} is empty; it needs a header row and at least one event"
         raise DataError(msg) from err
-    except (pd.errors.ParserError, ValueError, OSError) as err:
+    except (pd.errors.ParserError, csv.Error, ValueError, OSError) as err:
         msg = f"{what} {p} could not be parsed ({type(err).__name__}: {err}); is it CSV/TSV or Parquet?"
         raise DataError(msg) from err
+
+
+def _sniff_delimiter(path: Path) -> str:
+    """Guess the delimiter among , \\t ; | (an unrestricted sniff may pick a letter)."""
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        sample = fh.read(64 * 1024)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
+    except csv.Error:
+        return ","  # a single column: nothing to split on
 
 
 def read_interactions(
@@ -163,7 +184,9 @@ def read_interactions(
     """Read an interactions file (CSV/TSV/Parquet) and optional item/user files into a Dataset."""
     df = read_table(path, what="interactions file")
     item_df = read_catalog(items) if isinstance(items, str | os.PathLike) else items
-    user_df = read_table(users, what="users file") if isinstance(users, str | os.PathLike) else users
+    user_df = (
+        read_table(users, what="users file") if isinstance(users, str | os.PathLike) else users
+    )
     kwargs.setdefault("name", Path(os.fspath(path)).stem)
     return from_pandas(df, items=item_df, users=user_df, source=str(path), **kwargs)  # type: ignore[arg-type]
 
@@ -181,7 +204,9 @@ def read_catalog(path: PathLike) -> pd.DataFrame:
 def _clean_ids(col: pd.Series, name: str, source: str) -> pd.Series:
     if col.isna().any():
         row = int(np.flatnonzero(col.isna().to_numpy())[0])
-        msg = f"{source}: column {name!r} has empty/NaN values (first at row {row}); drop those rows"
+        msg = (
+            f"{source}: column {name!r} has empty/NaN values (first at row {row}); drop those rows"
+        )
         raise DataError(msg)
     if pd.api.types.is_float_dtype(col) and (col % 1 == 0).all():
         col = col.astype(np.int64)
@@ -204,6 +229,15 @@ def _clean_ratings(col: pd.Series, name: str, source: str) -> pd.Series:
 
 
 def _clean_timestamps(col: pd.Series, name: str, source: str) -> pd.Series:
+    if col.isna().any():
+        row = int(np.flatnonzero(col.isna().to_numpy())[0])
+        msg = f"{source}: column {name!r} has empty/NaN timestamps (first at row {row})"
+        raise DataError(msg)
+    if pd.api.types.is_datetime64_any_dtype(col):
+        # datetime64 of any unit (pandas 3 defaults to "us"): convert to Unix seconds
+        parsed = pd.to_datetime(col, utc=True)
+        secs = (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+        return pd.Series(secs.to_numpy(np.int64), index=col.index)
     numeric = pd.to_numeric(col, errors="coerce")
     if numeric.notna().all():
         arr = numeric.to_numpy(np.float64)

@@ -8,6 +8,7 @@ import pandas as pd
 from lumenrec._random import check_random_state
 from lumenrec.data.dataset import Dataset
 from lumenrec.data.io import from_pandas
+from lumenrec.data.vocab import IdIndex
 from lumenrec.types import Seed
 
 __all__ = ["TOPICS", "block_clusters", "checkerboard"]
@@ -16,14 +17,68 @@ __all__ = ["TOPICS", "block_clusters", "checkerboard"]
 TOPICS: dict[str, tuple[str, ...]] = {
     "hiking": ("trail", "backpack", "boots", "tent", "summit", "compass", "trekking", "campfire"),
     "cooking": ("recipe", "skillet", "spices", "kitchen", "baking", "knife", "sauce", "oven"),
-    "jazz": ("saxophone", "trumpet", "swing", "bebop", "improvisation", "vinyl", "quartet", "blues"),
+    "jazz": (
+        "saxophone",
+        "trumpet",
+        "swing",
+        "bebop",
+        "improvisation",
+        "vinyl",
+        "quartet",
+        "blues",
+    ),
     "space": ("galaxy", "rocket", "astronaut", "telescope", "planet", "nebula", "orbit", "comet"),
-    "gardening": ("seeds", "compost", "roses", "greenhouse", "soil", "pruning", "tulips", "watering"),
-    "photography": ("camera", "lens", "aperture", "tripod", "portrait", "shutter", "exposure", "film"),
-    "skincare": ("moisturizer", "serum", "sunscreen", "cleanser", "lotion", "retinol", "toner", "mask"),
-    "chess": ("opening", "endgame", "gambit", "knight", "bishop", "checkmate", "tournament", "pawn"),
+    "gardening": (
+        "seeds",
+        "compost",
+        "roses",
+        "greenhouse",
+        "soil",
+        "pruning",
+        "tulips",
+        "watering",
+    ),
+    "photography": (
+        "camera",
+        "lens",
+        "aperture",
+        "tripod",
+        "portrait",
+        "shutter",
+        "exposure",
+        "film",
+    ),
+    "skincare": (
+        "moisturizer",
+        "serum",
+        "sunscreen",
+        "cleanser",
+        "lotion",
+        "retinol",
+        "toner",
+        "mask",
+    ),
+    "chess": (
+        "opening",
+        "endgame",
+        "gambit",
+        "knight",
+        "bishop",
+        "checkmate",
+        "tournament",
+        "pawn",
+    ),
 }
-_ADJECTIVES = ("classic", "modern", "essential", "deluxe", "compact", "practical", "premium", "handy")
+_ADJECTIVES = (
+    "classic",
+    "modern",
+    "essential",
+    "deluxe",
+    "compact",
+    "practical",
+    "premium",
+    "handy",
+)
 
 
 def checkerboard(n: int = 40, name: str = "checkerboard") -> Dataset:
@@ -33,8 +88,8 @@ def checkerboard(n: int = 40, name: str = "checkerboard") -> Dataset:
     """
     u, i = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
     mask = (u % 2) == (i % 2)
-    df = pd.DataFrame({"user_id": u[mask], "item_id": i[mask]})
-    return from_pandas(df, name=name)
+    vocab = IdIndex(range(n))
+    return Dataset(vocab, IdIndex(range(n)), u[mask], i[mask], name=name)
 
 
 def block_clusters(

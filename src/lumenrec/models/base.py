@@ -25,7 +25,13 @@ from lumenrec.types import IndexArray, PathLike, Recommendations, ScoreMatrix
 if TYPE_CHECKING:
     from lumenrec.data.dataset import Dataset
 
-__all__ = ["BaseRecommender", "Recommender", "SupportsFoldIn", "SupportsSimilarItems", "as_user_items"]
+__all__ = [
+    "BaseRecommender",
+    "Recommender",
+    "SupportsFoldIn",
+    "SupportsSimilarItems",
+    "as_user_items",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +61,9 @@ class Recommender(Protocol):
 class SupportsFoldIn(Protocol):
     """Scores users from an interaction history alone (new or updated users, no refit)."""
 
-    def score_history(self, histories: sp.csr_matrix, items: IndexArray | None = None) -> ScoreMatrix: ...
+    def score_history(
+        self, histories: sp.csr_matrix, items: IndexArray | None = None
+    ) -> ScoreMatrix: ...
 
 
 @runtime_checkable
@@ -129,7 +137,9 @@ class BaseRecommender:
         log.info("fitted %s in %.2fs", type(self).__name__, self.fit_time_)
         return self
 
-    def _fit(self, user_items: sp.csr_matrix, rng: np.random.Generator, data: Dataset | None) -> None:
+    def _fit(
+        self, user_items: sp.csr_matrix, rng: np.random.Generator, data: Dataset | None
+    ) -> None:
         raise NotImplementedError
 
     def _check_finite(self) -> None:
@@ -163,7 +173,8 @@ class BaseRecommender:
         u = self._check_indices(users, self.n_users_, "users")
         it = None if items is None else self._check_indices(items, self.n_items_, "items")
         blocks = [
-            self._score_block(u[s : s + self._block_size], it) for s in range(0, len(u), self._block_size)
+            self._score_block(u[s : s + self._block_size], it)
+            for s in range(0, len(u), self._block_size)
         ]
         width = self.n_items_ if it is None else len(it)
         if not blocks:
@@ -203,7 +214,9 @@ class BaseRecommender:
         check_is_fitted(self)
         u = self._check_indices(users, self.n_users_, "users")
         seen = self.seen_ if filter_seen else None
-        return self._rank(lambda rows, it: self._score_block(u[rows], it), u, k, seen, candidates, exclude)
+        return self._rank(
+            lambda rows, it: self._score_block(u[rows], it), u, k, seen, candidates, exclude
+        )
 
     def _rank(
         self,
@@ -222,7 +235,11 @@ class BaseRecommender:
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
             msg = f"k must be a positive int (got {k!r})"
             raise DataError(msg)
-        cand = None if candidates is None else self._check_indices(candidates, self.n_items_, "candidates")
+        cand = (
+            None
+            if candidates is None
+            else self._check_indices(candidates, self.n_items_, "candidates")
+        )
         excl = None if exclude is None else self._check_indices(exclude, self.n_items_, "exclude")
         seen_rows = users if seen_rows is None else seen_rows
         n = len(users)
@@ -318,7 +335,11 @@ class BaseRecommender:
         check_is_fitted(self)
         arrays = {name: getattr(self, name) for name in self._fitted_arrays}
         arrays["seen_"] = self.seen_
-        state = {"n_users_": int(self.n_users_), "n_items_": int(self.n_items_), **self._get_state()}
+        state = {
+            "n_users_": int(self.n_users_),
+            "n_items_": int(self.n_items_),
+            **self._get_state(),
+        }
         write_artifact(path, cls=type(self), params=get_params(self), arrays=arrays, state=state)
 
     @classmethod

@@ -34,14 +34,20 @@ class MostPopular(BaseRecommender):
     def __init__(self) -> None:
         pass
 
-    def _fit(self, user_items: sp.csr_matrix, rng: np.random.Generator, data: Dataset | None) -> None:
-        self.item_counts_ = np.bincount(user_items.indices, minlength=user_items.shape[1]).astype(np.float32)
+    def _fit(
+        self, user_items: sp.csr_matrix, rng: np.random.Generator, data: Dataset | None
+    ) -> None:
+        self.item_counts_ = np.bincount(user_items.indices, minlength=user_items.shape[1]).astype(
+            np.float32
+        )
 
     def _score_block(self, users: IndexArray, items: IndexArray | None) -> ScoreMatrix:
         counts = self.item_counts_ if items is None else self.item_counts_[items]
         return np.broadcast_to(counts, (len(users), counts.shape[0]))
 
-    def score_history(self, histories: sp.csr_matrix, items: IndexArray | None = None) -> ScoreMatrix:
+    def score_history(
+        self, histories: sp.csr_matrix, items: IndexArray | None = None
+    ) -> ScoreMatrix:
         """Popularity does not depend on history: the same row for every user."""
         counts = self.item_counts_ if items is None else self.item_counts_[np.asarray(items)]
         return np.broadcast_to(counts, (histories.shape[0], counts.shape[0])).astype(np.float32)

@@ -49,7 +49,9 @@ def topk(scores: NDArray[np.float32], k: int) -> tuple[NDArray[np.int64], NDArra
     return order, values
 
 
-def topk_reference(scores: NDArray[np.float32], k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+def topk_reference(
+    scores: NDArray[np.float32], k: int
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
     """Slow, obviously-correct reference for :func:`topk` (used by tests)."""
     n_rows, n_cols = scores.shape
     pos = np.full((n_rows, k), -1, np.int64)

@@ -1,0 +1,55 @@
+"""The ``lumenrec`` command line: ``datasets``, ``evaluate`` and ``demo`` (Typer)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lumenrec.cli.datasets import datasets_command
+from lumenrec.cli.demo import DEMO_HELP, demo_command
+from lumenrec.cli.evaluate import _HELP as _EVALUATE_HELP
+from lumenrec.cli.evaluate import evaluate_command
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="lumenrec",
+    help="LumenRec: a recommender engine with honest, reproducible evaluation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from lumenrec import __version__
+
+        typer.echo(f"lumenrec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """LumenRec: a recommender engine with honest, reproducible evaluation.
+
+    Every command takes -v/-q for more or less logging and --debug for full tracebacks.
+    Exit codes: 0 success, 2 usage or data error, 1 internal error.
+    """
+
+
+app.command("datasets")(datasets_command)
+app.command("evaluate", help=_EVALUATE_HELP)(evaluate_command)
+app.command("demo", help=DEMO_HELP)(demo_command)
+
+
+def main() -> None:
+    """Console-script entry point (``lumenrec = "lumenrec.cli:main"``)."""
+    app()

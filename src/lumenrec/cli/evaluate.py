@@ -1,0 +1,350 @@
+"""``lumenrec evaluate``: compare models on a protocol over seeds; table, JSON and saved files."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from lumenrec.cli._common import (
+    DebugOpt,
+    QuietOpt,
+    VerboseOpt,
+    cli_errors,
+    configure_logging,
+    err_console,
+    out_console,
+    parse_names,
+    parse_params,
+    parse_seeds,
+)
+from lumenrec.cli._registry import MODELS, check_model_names, make_model
+from lumenrec.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lumenrec.data.dataset import Dataset
+    from lumenrec.data.split import Split
+    from lumenrec.evaluation.protocol import EvalResult
+
+__all__ = ["PROTOCOL_HELP", "evaluate_command", "load_dataset", "print_table", "render_table"]
+
+log = logging.getLogger(__name__)
+
+#: What each protocol of :data:`lumenrec.data.split.PROTOCOLS` does, for ``--help``.
+PROTOCOL_HELP: dict[str, str] = {
+    "p1": "per-user random 75/25 (Microsoft Recommenders, ML-100K)",
+    "p2": "leave-one-out in time order: last item test, second-to-last valid (S3-Rec)",
+    "p3": "cold items: 10% of items removed from training, P2 targets (Beauty)",
+    "p3-users": "cold users: 10% of users keep only their first event, P2 targets",
+    "p4": "ratings >= 3, 10-core, per-user shuffled 80/10/10 (RecBole, ML-1M)",
+    "temporal": "global time cut: the last 20% of events by time are test",
+}
+_TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".txt", ".dat", ".gz")
+_COLUMNS = (
+    ("ndcg", "NDCG"),
+    ("precision", "P"),
+    ("recall", "R"),
+    ("map", "MAP"),
+    ("hr", "HR"),
+    ("coverage", "Cov"),
+    ("novelty", "Nov"),
+)
+
+_HELP = "\n\n".join(
+    [
+        "Compare models on a published protocol, over several split seeds.",
+        "Fits each model on the training part of every seed's split, ranks all items for every "
+        "test user (training items masked) and prints mean ± std (ddof 1) over seeds per model.",
+        "Protocols: " + "; ".join(f"{name} = {text}" for name, text in PROTOCOL_HELP.items()) + ".",
+        "Models: " + ", ".join(f"{n} ({spec.summary})" for n, spec in MODELS.items()) + ".",
+        "--save-recs and --save-split accept a {seed} placeholder in the path to write one file "
+        "(directory) per seed; without it the recommendations of the LAST seed and the split of "
+        "the FIRST seed are written. Together they let anyone recompute the reported metrics "
+        "(lumenrec.evaluation.protocol.metrics_from_files).",
+        "Exit codes: 0 success, 2 bad input (one 'error:' line; --debug adds the traceback), "
+        "1 internal error.",
+    ]
+)
+
+
+def _check_protocol(name: str) -> str:
+    from lumenrec.data.split import PROTOCOLS as known
+
+    key = name.strip().lower()
+    if key not in known:
+        msg = f"unknown protocol {name!r}; valid: {', '.join(known)}"
+        raise ConfigError(msg)
+    return key
+
+
+def _is_file_spec(spec: str) -> bool:
+    path = Path(spec)
+    return (
+        path.is_file()
+        or "/" in spec
+        or os.sep in spec
+        or any(spec.lower().endswith(s) for s in _TABLE_SUFFIXES)
+    )
+
+
+def load_dataset(
+    spec: str,
+    *,
+    items: Path | None = None,
+    data_dir: Path | None = None,
+    columns: dict[str, str | None] | None = None,
+    download: bool = False,
+) -> Dataset:
+    """A built-in dataset by name, or an interactions file (CSV/TSV/Parquet) by path."""
+    if _is_file_spec(spec):
+        from lumenrec.data.io import read_interactions
+
+        return read_interactions(spec, items=items, **dict(columns or {}))
+    if items is not None:
+        msg = f"--items only applies when --dataset is a file (got the built-in name {spec!r})"
+        raise ConfigError(msg)
+    from lumenrec.datasets import load
+
+    return load(spec, data_dir=data_dir, download=download)
+
+
+def _cell(stats: dict[str, Any] | None, digits: int = 4, spread: bool = True) -> Any:
+    """``mean`` with ``± std`` dimmed on a second line (keeps the columns narrow)."""
+    from rich.text import Text
+
+    if stats is None or stats.get("mean") is None:
+        return Text("–")
+    text = Text(f"{stats['mean']:.{digits}f}")
+    if spread and stats.get("std") is not None:
+        text.append(f"\n± {stats['std']:.{digits}f}", style="dim")
+    return text
+
+
+def render_table(results: dict[str, Any], *, transpose: bool = False) -> Any:
+    """A rich Table of model × metric (mean ± std over seeds) from a results dict.
+
+    ``transpose=True`` puts the metrics in rows and the models in columns (for narrow
+    terminals).
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    k = results["k"]
+    data = results["dataset"]
+    title = (
+        f"{results['protocol'].upper()} on {data['name']} ({data['n_users']} users, "
+        f"{data['n_items']} items, {data['n_events']} events), "
+        f"seeds {','.join(map(str, results['seeds']))}, {results['evaluated_on']} part"
+    )
+    labels = [f"{label}@{k}" for _, label in _COLUMNS] + ["users", "fit s", "eval s"]
+    cells: dict[str, list[Any]] = {}
+    for name, agg in results["aggregate"].items():
+        row = [_cell(agg.get(f"{metric}@{k}")) for metric, _ in _COLUMNS]
+        row.append(_cell(agg.get("n_users"), 0, spread=False))
+        row += [_cell(agg.get("fit_time"), 2), _cell(agg.get("eval_time"), 2)]
+        cells[name] = row
+    caption = results.get("description")
+    table = Table(title=Text(title), caption=Text(caption) if caption else None)
+    if transpose:
+        table.add_column("metric", style="bold")
+        for name in cells:
+            table.add_column(Text(name), justify="right")
+        for i, label in enumerate(labels):
+            table.add_row(label, *(row[i] for row in cells.values()))
+        return table
+    table.add_column("model", style="bold")
+    for label in labels:
+        table.add_column(label, justify="right")
+    for name, row in cells.items():
+        table.add_row(Text(name), *row)
+    return table
+
+
+def print_table(results: dict[str, Any], console: Any) -> None:
+    """Print :func:`render_table`, transposed when the wide form does not fit the console."""
+    from rich.measure import Measurement
+
+    table = render_table(results)
+    needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    if needed > console.width:
+        table = render_table(results, transpose=True)
+    console.print(table)
+
+
+class _Savers:
+    """on_split / on_result hooks writing ``--save-split`` and ``--save-recs``."""
+
+    def __init__(self, recs: str | None, split: str | None, seeds: list[int], names: list[str]):
+        self.recs, self.split, self.seeds, self.names = recs, split, seeds, names
+        self.pending: list[pd.DataFrame] = []
+        self.written: list[Path] = []
+
+    @staticmethod
+    def _path(template: str, seed: int) -> Path:
+        return Path(template.replace("{seed}", str(seed)))
+
+    def on_split(self, seed: int, split: Split) -> None:
+        if self.split is None or ("{seed}" not in self.split and seed != self.seeds[0]):
+            return
+        from lumenrec.evaluation.protocol import save_split
+
+        self.written.append(save_split(split, self._path(self.split, seed)))
+
+    def on_result(self, seed: int, name: str, result: EvalResult, split: Split) -> None:
+        if self.recs is None or ("{seed}" not in self.recs and seed != self.seeds[-1]):
+            return
+        from lumenrec.evaluation.protocol import recommendations_frame
+
+        frame = recommendations_frame(result.recommendations, split.test)
+        frame.insert(0, "model", name)
+        self.pending.append(frame)
+        if name == self.names[-1]:
+            import pandas as pd
+
+            target = self._path(self.recs, seed)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            pd.concat(self.pending, ignore_index=True).to_parquet(target, index=False)
+            self.pending = []
+            self.written.append(target)
+
+
+def evaluate_command(
+    dataset: Annotated[
+        str,
+        typer.Option(
+            "--dataset",
+            "-d",
+            help="Built-in dataset name (see `lumenrec datasets`) or an interactions file "
+            "(.csv/.tsv/.parquet with user_id,item_id[,rating][,timestamp]).",
+        ),
+    ],
+    protocol: Annotated[
+        str, typer.Option("--protocol", "-p", help=f"Split protocol: {', '.join(PROTOCOL_HELP)}.")
+    ] = "p1",
+    models: Annotated[
+        str, typer.Option("--models", "-m", help="Comma-separated model names.")
+    ] = ",".join(MODELS),
+    params: Annotated[
+        str | None,
+        typer.Option(
+            "--params", help="Model parameters, e.g. 'ease.regularization=300,als.n_factors=128'."
+        ),
+    ] = None,
+    seeds: Annotated[
+        str, typer.Option("--seeds", help="Split seeds: comma-separated ints or a range 0-4.")
+    ] = "0",
+    k: Annotated[int, typer.Option("--k", "-k", min=1, help="Main cut-off for the table.")] = 10,
+    json_out: Annotated[
+        Path | None,
+        typer.Option("--json", help="Write the full results as JSON to this file ('-': stdout)."),
+    ] = None,
+    save_recs: Annotated[
+        str | None,
+        typer.Option(
+            "--save-recs",
+            help="Write recommendations (model,user_id,item_id,rank,score) as Parquet; "
+            "'{seed}' in the path writes one file per seed, else the last seed's.",
+        ),
+    ] = None,
+    save_split: Annotated[
+        str | None,
+        typer.Option(
+            "--save-split",
+            help="Write train/valid/test.parquet to this directory; '{seed}' in the path "
+            "writes every seed, else the first seed's.",
+        ),
+    ] = None,
+    items: Annotated[
+        Path | None, typer.Option("--items", help="Item catalogue file (with item_id) for a file.")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Where built-in datasets are stored.")
+    ] = None,
+    col_user: Annotated[str, typer.Option("--col-user", help="User id column.")] = "user_id",
+    col_item: Annotated[str, typer.Option("--col-item", help="Item id column.")] = "item_id",
+    col_rating: Annotated[
+        str, typer.Option("--col-rating", help="Rating column ('' to ignore).")
+    ] = "rating",
+    col_timestamp: Annotated[
+        str, typer.Option("--col-timestamp", help="Timestamp column ('' to ignore).")
+    ] = "timestamp",
+    download: Annotated[
+        bool,
+        typer.Option(
+            "--download",
+            help="Fetch a missing built-in dataset from its public location first "
+            "(checksum-verified; needs network).",
+        ),
+    ] = False,
+    use_valid: Annotated[
+        bool,
+        typer.Option("--use-valid", help="Tuning mode: fit on train, score on the valid part."),
+    ] = False,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Compare models on a protocol over seeds (the ``--help`` text is :data:`_HELP`)."""
+    configure_logging(verbose, quiet)
+    with cli_errors(debug):
+        names = check_model_names(parse_names(models, "--models"))
+        per_model = parse_params(params, names)
+        seed_list = parse_seeds(seeds)
+        proto = _check_protocol(protocol)
+        prototypes = {name: make_model(name, per_model[name]) for name in names}
+        for model in prototypes.values():
+            _validate_early(model)
+        columns = {
+            "col_user": col_user,
+            "col_item": col_item,
+            "col_rating": col_rating or None,
+            "col_timestamp": col_timestamp or None,
+        }
+        data = load_dataset(
+            dataset, items=items, data_dir=data_dir, columns=columns, download=download
+        )
+        paths = [p for p in (save_recs, save_split) if p]
+        if len(paths) == 2 and len(seed_list) > 1 and not all("{seed}" in p for p in paths):
+            log.warning(
+                "--save-recs holds the last seed and --save-split the first; put {seed} "
+                "in both paths to get matching files for every seed"
+            )
+        savers = _Savers(save_recs, save_split, seed_list, names)
+        from lumenrec.evaluation.runner import compare, write_results
+
+        comparison = compare(
+            prototypes,
+            data,
+            proto,
+            seed_list,
+            k=k,
+            use_valid=use_valid,
+            progress=sys.stderr.isatty() and not quiet,
+            on_split=savers.on_split,
+            on_result=savers.on_result,
+        )
+        results = comparison.results
+        to_stdout = json_out is not None and str(json_out) == "-"
+        text = write_results(results, json_out) if json_out is not None else ""
+        if to_stdout:
+            sys.stdout.write(text)
+            return
+        print_table(results, out_console())
+        if not quiet:
+            for path in [*savers.written, *([json_out] if json_out else [])]:
+                err_console().print(f"wrote {path}", markup=False)
+
+
+def _validate_early(model: Any) -> None:
+    """Check hyperparameters before any data is read (models check again in ``fit``)."""
+    constraints = getattr(model, "_param_constraints", None)
+    if constraints:
+        from lumenrec._params import validate_params
+
+        validate_params(model, constraints)

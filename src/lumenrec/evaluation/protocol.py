@@ -1,0 +1,398 @@
+"""Evaluate one model on one split (full ranking, training items masked) and save what it ranked.
+
+:func:`evaluate` fits a model on a :class:`~lumenrec.data.split.Split`, ranks every item for
+each user with at least one held-out item, and scores the lists with
+:mod:`lumenrec.evaluation.metrics` and :mod:`lumenrec.evaluation.beyond`.
+:func:`recommendations_frame` and :func:`save_split` write the lists and the split with external
+ids, and :func:`metrics_from_files` recomputes the accuracy metrics from those files alone (an
+independent pandas/numpy implementation), so any printed number can be checked by a third party.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from lumenrec.errors import ConfigError, DataError
+from lumenrec.evaluation.beyond import catalog_coverage, gini_exposure, novelty, popularity_bias
+from lumenrec.evaluation.metrics import evaluate_rankings, summarize
+from lumenrec.types import IndexArray, PathLike, Recommendations
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lumenrec.data.dataset import Dataset
+    from lumenrec.data.split import Split
+    from lumenrec.models.base import Recommender
+
+__all__ = [
+    "EvalResult",
+    "evaluate",
+    "metrics_from_files",
+    "recommendations_frame",
+    "save_split",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """What :func:`evaluate` measured for one model on one split.
+
+    Stability: experimental.
+
+    Attributes
+    ----------
+    per_user : dict of str to ndarray of shape (n_users,), float64
+        Accuracy metric per evaluated user, keys like ``"ndcg@10"`` (row ``i`` is ``users[i]``).
+    summary : dict
+        Means of ``per_user`` over users (NaN skipped) plus ``"n_users"``.
+    beyond : dict of str to float
+        ``coverage@k``, ``gini@k`` (catalogue-level) and the user means of ``novelty@k``
+        and ``popularity_bias@k``.
+    users : ndarray of shape (n_users,), int32
+        Dense indices of the evaluated users (those with at least one held-out item).
+    recommendations : Recommendations
+        The top-``max(ks)`` lists that were scored (``recommendations.users == users``).
+    fit_time, eval_time : float
+        Seconds spent in ``fit`` (0 when ``fit=False``) and in ranking plus scoring.
+    k : int
+        Main cut-off (beyond-accuracy metrics use it).
+    ks : tuple of int
+        Cut-offs of the accuracy metrics.
+    evaluated_on : {"test", "valid"}
+        Which part of the split held the relevant items.
+    """
+
+    per_user: dict[str, NDArray[np.float64]]
+    summary: dict[str, float | int]
+    beyond: dict[str, float]
+    users: IndexArray
+    recommendations: Recommendations
+    fit_time: float
+    eval_time: float
+    k: int
+    ks: tuple[int, ...]
+    evaluated_on: str = "test"
+    beyond_per_user: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+
+    @property
+    def n_users(self) -> int:
+        """Number of users evaluated."""
+        return int(self.users.shape[0])
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Accuracy means and beyond-accuracy values in one flat dict (no ``n_users``)."""
+        acc = {name: float(v) for name, v in self.summary.items() if name != "n_users"}
+        return {**acc, **self.beyond}
+
+
+def _check_ks(k: int, ks: Sequence[int]) -> tuple[int, tuple[int, ...]]:
+    values = [k, *ks]
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
+            msg = f"k and ks must be positive ints (got k={k!r}, ks={tuple(ks)!r})"
+            raise ConfigError(msg)
+    return int(k), tuple(sorted({int(x) for x in values}))
+
+
+def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """Same sparsity pattern with every stored value set to 1 (every held-out event counts)."""
+    rel = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
+    rel.data[:] = 1.0
+    return rel
+
+
+def evaluate(
+    model: Recommender,
+    split: Split,
+    *,
+    k: int = 10,
+    ks: Sequence[int] = (5, 10, 20),
+    fit: bool = True,
+    use_valid: bool = False,
+) -> EvalResult:
+    """Fit ``model`` on a split and score its full-ranking top-k lists.
+
+    Every event of the held-out part counts as relevant (binary relevance). Users with no
+    held-out event are not evaluated. Each user's training items are masked from the ranking
+    (``filter_seen=True`` on the fitted matrix); all other items of the catalogue compete.
+
+    Parameters
+    ----------
+    model : Recommender
+        An unfitted model (or a fitted one with ``fit=False``).
+    split : Split
+        From :func:`lumenrec.data.split.protocol_split`.
+    k : int, default 10
+        Main cut-off; used for the beyond-accuracy metrics and always included in ``ks``.
+    ks : sequence of int, default (5, 10, 20)
+        Cut-offs of the accuracy metrics; the lists are ``max(ks)`` long.
+    fit : bool, default True
+        Fit ``model`` first. With False it must already be fitted on the matching training
+        part (``split.train_full``, or ``split.train`` when ``use_valid``).
+    use_valid : bool, default False
+        Tuning mode: fit on ``split.train`` and evaluate on ``split.valid``. Otherwise fit on
+        ``split.train_full`` (train ∪ valid) and evaluate on ``split.test``.
+
+    Returns
+    -------
+    EvalResult
+
+    Raises
+    ------
+    ConfigError
+        Invalid ``k``/``ks``, or ``use_valid`` on a split without a validation part.
+    DataError
+        The held-out part is empty or does not match the model's catalogue.
+    """
+    k, all_ks = _check_ks(k, ks)
+    if use_valid:
+        if split.valid is None:
+            msg = f"use_valid=True but protocol {split.protocol!r} has no validation part"
+            raise ConfigError(msg)
+        train, held_out, part = split.train, split.valid, "valid"
+    else:
+        train, held_out, part = split.train_full, split.test, "test"
+    fit_time = 0.0
+    if fit:
+        start = time.perf_counter()
+        model.fit(train)
+        fit_time = time.perf_counter() - start
+    n_items = int(getattr(model, "n_items_", held_out.n_items))
+    if held_out.n_items != n_items or train.n_items != n_items:
+        msg = (
+            f"the model knows {n_items} items but the split has {train.n_items} (train) and "
+            f"{held_out.n_items} ({part}); fit it on this split's training part"
+        )
+        raise DataError(msg)
+    start = time.perf_counter()
+    relevant = _binary(held_out.matrix)
+    users = np.flatnonzero(np.diff(relevant.indptr) > 0).astype(np.int32)
+    if users.size == 0:
+        msg = f"the {part} part of the split has no events; nothing to evaluate"
+        raise DataError(msg)
+    recs = model.recommend(users, k=max(all_ks), filter_seen=True)
+    per_user = evaluate_rankings(recs.items, relevant[users], ks=all_ks)
+    summary = summarize(per_user)
+    train_matrix = train.matrix
+    popularity = np.bincount(train_matrix.indices, minlength=n_items).astype(np.float64)
+    n_train_users = max(int((np.diff(train_matrix.indptr) > 0).sum()), 1)
+    beyond_per_user = {
+        f"novelty@{k}": novelty(recs.items, popularity, k, n_users=n_train_users),
+        f"popularity_bias@{k}": popularity_bias(recs.items, popularity, k),
+    }
+    beyond = {
+        f"coverage@{k}": catalog_coverage(recs.items, n_items, k),
+        f"gini@{k}": gini_exposure(recs.items, n_items, k),
+        **{name: _nanmean(values) for name, values in beyond_per_user.items()},
+    }
+    eval_time = time.perf_counter() - start
+    name, ndcg = type(model).__name__, summary.get(f"ndcg@{k}", math.nan)
+    msg = "evaluated %s on %d %s users: ndcg@%d=%.4f (fit %.2fs, eval %.2fs)"
+    log.info(msg, name, users.size, part, k, ndcg, fit_time, eval_time)
+    return EvalResult(
+        per_user=per_user,
+        summary=summary,
+        beyond=beyond,
+        users=users,
+        recommendations=recs,
+        fit_time=fit_time,
+        eval_time=eval_time,
+        k=k,
+        ks=all_ks,
+        evaluated_on=part,
+        beyond_per_user=beyond_per_user,
+    )
+
+
+def _nanmean(values: NDArray[np.float64]) -> float:
+    ok = ~np.isnan(values)
+    return float(values[ok].mean()) if ok.any() else math.nan
+
+
+def recommendations_frame(recs: Recommendations, dataset: Dataset) -> pd.DataFrame:
+    """Top-k lists as a long DataFrame with external ids (padding dropped).
+
+    Parameters
+    ----------
+    recs : Recommendations
+        Dense indices into ``dataset``'s vocabularies.
+    dataset : Dataset
+        Any dataset sharing the vocabularies the model was fitted with (e.g. a split part).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``user_id`` (str), ``item_id`` (str), ``rank`` (int64, 1-based) and ``score``
+        (float64), ordered by user then rank.
+    """
+    import pandas as pd
+
+    rows, cols = np.nonzero(recs.items >= 0)
+    users = np.asarray(recs.users, dtype=np.int64)[rows]
+    items = recs.items[rows, cols].astype(np.int64)
+    return pd.DataFrame(
+        {
+            "user_id": dataset.users.ids[users].astype(str),
+            "item_id": dataset.items.ids[items].astype(str),
+            "rank": (cols + 1).astype(np.int64),
+            "score": recs.scores[rows, cols].astype(np.float64),
+        }
+    )
+
+
+def save_split(split: Split, directory: PathLike) -> Path:
+    """Write a split as Parquet files with external ids, plus a small ``split.json``.
+
+    Files: ``train.parquet``, ``valid.parquet`` (only when the split has a validation part)
+    and ``test.parquet``, each with columns ``user_id, item_id[, rating][, timestamp]`` from
+    :meth:`Dataset.to_frame`. A model evaluated on the test part was fitted on train ∪ valid.
+
+    Parameters
+    ----------
+    split : Split
+    directory : path
+        Created if needed; existing files of the same names are replaced.
+
+    Returns
+    -------
+    Path
+        ``directory``.
+    """
+    out = Path(os.fspath(directory))
+    if out.exists() and not out.is_dir():
+        msg = f"cannot save the split to {out}: it exists and is not a directory"
+        raise DataError(msg)
+    out.mkdir(parents=True, exist_ok=True)
+    parts = {"train": split.train, "valid": split.valid, "test": split.test}
+    sizes = {}
+    for name, part in parts.items():
+        if part is None:
+            continue
+        part.to_frame().to_parquet(out / f"{name}.parquet", index=False)
+        sizes[name] = part.n_events
+    meta = {
+        "protocol": split.protocol,
+        "seed": _jsonable(split.seed),
+        "description": split.description,
+        "dataset": split.train.name,
+        "n_users": split.train.n_users,
+        "n_items": split.train.n_items,
+        "n_events": sizes,
+        "extras": {key: _jsonable(v) for key, v in dict(split.extras or {}).items()},
+    }
+    (out / "split.json").write_text(json.dumps(meta, indent=2, allow_nan=False) + "\n")
+    log.info("saved split %s (seed %s) to %s", split.protocol, split.seed, out)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    """A JSON-safe version of ``value``: numpy scalars and 1-D arrays to Python, NaN/inf to None.
+
+    Anything else (objects, large or multi-dimensional arrays) becomes a short description.
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(key): _jsonable(v) for key, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        if value.ndim == 1 and value.dtype.kind in "biuf" and value.size <= 1_000_000:
+            return [_jsonable(v) for v in value.tolist()]
+        return f"<ndarray shape={value.shape} dtype={value.dtype}>"
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def metrics_from_files(
+    recs_path: PathLike, test_path: PathLike, k: int, *, model: str | None = None
+) -> dict[str, float | int]:
+    """Recompute the accuracy metrics at ``k`` from a saved recommendation and test file.
+
+    Deliberately independent of :func:`evaluate` and :mod:`lumenrec.evaluation.metrics`: a plain
+    loop over users in pandas/numpy following BENCHMARKS.md's definitions. Every (user, item) of
+    the test file is relevant; users of the test file without any recommendation score 0.
+
+    Parameters
+    ----------
+    recs_path : path
+        Parquet with ``user_id, item_id, rank`` (1-based) and optionally ``model``
+        (from ``lumenrec evaluate --save-recs``).
+    test_path : path
+        ``test.parquet`` (or ``valid.parquet``) from :func:`save_split`.
+    k : int
+        Cut-off.
+    model : str, optional
+        Which model's rows to use; required when the file holds several models.
+
+    Returns
+    -------
+    dict
+        ``precision@k, recall@k, ndcg@k, map@k, mrr@k, hr@k, f1@k`` (means over test users)
+        and ``n_users``.
+    """
+    import pandas as pd
+
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        msg = f"k must be a positive int (got {k!r})"
+        raise ConfigError(msg)
+    recs = pd.read_parquet(recs_path)
+    test = pd.read_parquet(test_path, columns=["user_id", "item_id"])
+    if "model" in recs.columns:
+        names = sorted(recs["model"].astype(str).unique())
+        if model is None and len(names) == 1:
+            model = names[0]
+        if model not in names:
+            msg = f"{recs_path} holds models {names}; pass model= one of them (got {model!r})"
+            raise ConfigError(msg)
+        recs = recs[recs["model"].astype(str) == model]
+    elif model is not None:
+        msg = f"{recs_path} has no 'model' column, so model={model!r} cannot be selected"
+        raise ConfigError(msg)
+    recs = recs.astype({"user_id": str, "item_id": str}).sort_values(["user_id", "rank"])
+    ranked = {u: g["item_id"].tolist() for u, g in recs[recs["rank"] <= k].groupby("user_id")}
+    relevant = test.astype(str).groupby("user_id")["item_id"].agg(lambda s: set(s.tolist()))
+    if relevant.empty:
+        msg = f"{test_path} has no events; nothing to evaluate"
+        raise DataError(msg)
+    names = ("precision", "recall", "ndcg", "map", "mrr", "hr", "f1")
+    values: dict[str, list[float]] = {name: [] for name in names}
+    for user, rel in relevant.items():
+        top = ranked.get(user, [])[:k]
+        hits = [item in rel for item in top]
+        n_hits = sum(hits)
+        dcg = sum(1.0 / math.log2(r + 1) for r, h in enumerate(hits, start=1) if h)
+        idcg = sum(1.0 / math.log2(r + 1) for r in range(1, min(len(rel), k) + 1))
+        ap = sum(sum(hits[:r]) / r for r, h in enumerate(hits, start=1) if h)
+        first = next((r for r, h in enumerate(hits, start=1) if h), None)
+        precision, recall = n_hits / k, n_hits / len(rel)
+        values["precision"].append(precision)
+        values["recall"].append(recall)
+        values["ndcg"].append(dcg / idcg)
+        values["map"].append(ap / min(len(rel), k))
+        values["mrr"].append(0.0 if first is None else 1.0 / first)
+        values["hr"].append(float(n_hits > 0))
+        pr = precision + recall
+        values["f1"].append(2.0 * precision * recall / pr if pr > 0 else 0.0)
+    out: dict[str, float | int] = {f"{name}@{k}": float(np.mean(v)) for name, v in values.items()}
+    out["n_users"] = len(relevant)
+    return out

@@ -97,7 +97,8 @@ def test_failed_write_keeps_previous_artifact(tmp_path: Path, model, monkeypatch
     before = (tmp_path / "m" / "manifest.json").read_text()
 
     def boom(*args, **kwargs):
-        raise OSError("disk full")
+        msg = "disk full"
+        raise OSError(msg)
 
     monkeypatch.setattr("lumenrec.persistence.os.fsync", boom)
     with pytest.raises(OSError, match="disk full"):

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from lumenrec.errors import ArtifactError, ArtifactVersionWarning, DataError
+from lumenrec.errors import ArtifactError, ArtifactVersionWarning
 from lumenrec.types import PathLike
 
 __all__ = ["ALLOWED_CLASSES", "FORMAT_VERSION", "read_artifact", "write_artifact"]

@@ -157,7 +157,7 @@ def test_evaluate_default_paths_hold_last_recs_and_first_split(runner, tmp_path,
         ),
         (
             ["-d", "{csv}", "-p", "p9"],
-            "unknown protocol 'p9'; valid: p1, p2, p3, p3-users, p4, temporal",
+            "unknown protocol 'p9'; valid: p1, p1-item, p2, p3, p3-users, p4, temporal",
         ),
         (["-d", "{csv}", "--seeds", "0,x"], "bad --seeds '0,x'"),
         (["-d", "{csv}", "--seeds", "1,1"], "seeds repeat"),

@@ -1,13 +1,17 @@
 """Recommender models: one file per family, all built on BaseRecommender."""
 
+from lumenrec.models.als import ImplicitALS
 from lumenrec.models.base import BaseRecommender, Recommender, SupportsFoldIn, SupportsSimilarItems
+from lumenrec.models.bpr import BPR
 from lumenrec.models.ease import EASE
 from lumenrec.models.itemknn import ItemKNN
 from lumenrec.models.popularity import MostPopular
 
 __all__ = [
-    "EASE",
+    "BPR",
     "BaseRecommender",
+    "EASE",
+    "ImplicitALS",
     "ItemKNN",
     "MostPopular",
     "Recommender",

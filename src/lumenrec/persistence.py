@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,9 @@ ALLOWED_CLASSES: frozenset[str] = frozenset(
         "lumenrec.models.ease.EASE",
         "lumenrec.models.als.ImplicitALS",
         "lumenrec.models.bpr.BPR",
+        "lumenrec.models.content.ContentRecommender",
+        "lumenrec.models.adapter.TextAdapter",
+        "lumenrec.fusion.hybrid.HybridRecommender",
     }
 )
 _SPARSE_TAG = "__csr__"
@@ -109,6 +113,7 @@ def write_artifact(
     arrays: dict[str, Any],
     state: dict[str, Any] | None = None,
     extra_files: dict[str, bytes] | None = None,
+    children: dict[str, Callable[[Path], object]] | None = None,
 ) -> Path:
     """Write an artifact directory atomically and return its path.
 
@@ -124,6 +129,10 @@ def write_artifact(
         Extra JSON-serialisable state.
     extra_files : dict of str → bytes, optional
         Further files (e.g. ``weights.safetensors``); names must be plain file names.
+    children : dict of str → callable(path), optional
+        Composite artifacts: each callable writes a child artifact into the given
+        sub-directory (inside the temporary directory, so the whole tree appears at once).
+        Children verify themselves when loaded; the manifest lists them under ``children``.
     """
     target = Path(os.fspath(path))
     qualname = f"{cls.__module__}.{cls.__qualname__}"
@@ -139,7 +148,12 @@ def write_artifact(
                 msg = f"invalid artifact file name {fname!r}"
                 raise ArtifactError(msg)
             (tmp / fname).write_bytes(blob)
-        files = {f.name: _sha256(f) for f in sorted(tmp.iterdir())}
+        for child, write in (children or {}).items():
+            if Path(child).name != child or child in ("manifest.json", "arrays.npz"):
+                msg = f"invalid child artifact name {child!r}"
+                raise ArtifactError(msg)
+            write(tmp / child)
+        files = {f.name: _sha256(f) for f in sorted(tmp.iterdir()) if f.is_file()}
         manifest = {
             "format_version": FORMAT_VERSION,
             "class": qualname,
@@ -147,6 +161,7 @@ def write_artifact(
             "state": state or {},
             "versions": library_versions(),
             "files": files,
+            "children": sorted(children or {}),
             "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         }
         try:
@@ -156,8 +171,9 @@ def write_artifact(
             raise ArtifactError(msg) from err
         (tmp / "manifest.json").write_text(text)
         for f in tmp.iterdir():
-            with f.open("rb") as fh:
-                os.fsync(fh.fileno())
+            if f.is_file():
+                with f.open("rb") as fh:
+                    os.fsync(fh.fileno())
         _fsync_dir(tmp)
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")

@@ -29,11 +29,15 @@ class Recommendations:
     users : ndarray of shape (n_users,), int32
     items : ndarray of shape (n_users, k), int32
     scores : ndarray of shape (n_users, k), float32
+    routes : ndarray of shape (n_users, k), object (str), optional
+        Which path produced each item (hybrids: ``"cf"``, ``"text"``, ``"popular"``);
+        None for single models.
     """
 
     users: IndexArray
     items: IndexArray
     scores: ScoreMatrix
+    routes: NDArray[np.object_] | None = None
 
     def __len__(self) -> int:
         return int(self.users.shape[0])

@@ -8,6 +8,7 @@ import typer
 
 from lumenrec.cli.datasets import datasets_command
 from lumenrec.cli.demo import DEMO_HELP, demo_command
+from lumenrec.cli.encode import ENCODE_HELP, encode
 from lumenrec.cli.evaluate import _HELP as _EVALUATE_HELP
 from lumenrec.cli.evaluate import evaluate_command
 
@@ -48,6 +49,7 @@ def _root(
 app.command("datasets")(datasets_command)
 app.command("evaluate", help=_EVALUATE_HELP)(evaluate_command)
 app.command("demo", help=DEMO_HELP)(demo_command)
+app.command("encode", help=ENCODE_HELP)(encode)
 
 
 def main() -> None:

@@ -158,4 +158,6 @@ def block_clusters(
     user_attrs = pd.DataFrame(
         {"user_id": [f"u{u}" for u in range(n_users)], "topic": [names[t] for t in user_topic]}
     )
-    return from_pandas(df, items=pd.DataFrame(catalog), users=user_attrs, name=name)
+    data = from_pandas(df, items=pd.DataFrame(catalog), users=user_attrs, name=name)
+    data.catalog.attrs["text_fields"] = ["title", "description"]
+    return data

@@ -1,0 +1,95 @@
+"""Regenerate the README results table from benchmarks/results/*.json (no hand-typed numbers).
+
+Usage: ``python benchmarks/make_readme_table.py`` — rewrites the block between
+``<!-- results:start -->`` and ``<!-- results:end -->`` in README.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+#: (result file stem, title, metrics shown)
+TABLES = [
+    ("p1_ml-100k", "P1 — ML-100K, per-user random 75/25 (BENCHMARKS.md), full ranking, 5 seeds",
+     ["ndcg@10", "precision@10", "recall@10", "map@10"]),
+    ("p1-item_ml-100k", "P1-item — ML-100K, the item-stratified 75/25 split the MS Recommenders notebook ran (seed 42)",
+     ["ndcg@10", "precision@10", "recall@10", "map@10"]),
+    ("p2_amazon-beauty", "P2 — Amazon Beauty, leave-one-out, full ranking (12,101 items)",
+     ["ndcg@10", "hr@10", "ndcg@5", "hr@5"]),
+]
+
+
+def _cell(agg: dict, metric: str) -> str:
+    entry = agg.get(metric)
+    if not entry or entry.get("mean") is None:
+        return "–"
+    std = entry.get("std")
+    return f"{entry['mean']:.4f}" + (f" ± {std:.4f}" if std else "")
+
+
+def render() -> str:
+    out = []
+    for stem, title, metrics in TABLES:
+        path = RESULTS / f"{stem}.json"
+        if not path.is_file():
+            continue
+        res = json.loads(path.read_text())
+        out.append(f"**{title}** — `{path.relative_to(REPO)}`, seeds {res['seeds']}\n")
+        out.append("| model | " + " | ".join(m.upper().replace("@", "@") for m in metrics) + " | fit s | tuned params (validation only) |")
+        out.append("|---" * (len(metrics) + 3) + "|")
+        rows = []
+        for name, agg in res["aggregate"].items():
+            params = res.get("tuning", {}).get("models", {}).get(name, {}).get("best_params", {})
+            fit = agg.get("fit_time", {}).get("mean")
+            rows.append((agg.get(metrics[0], {}).get("mean") or 0, name, agg, params, fit))
+        for _, name, agg, params, fit in sorted(rows, key=lambda r: -r[0]):
+            ptxt = ", ".join(f"{k}={v}" for k, v in params.items()) or "–"
+            out.append(
+                f"| LumenRec {name} | " + " | ".join(_cell(agg, m) for m in metrics)
+                + f" | {fit:.2f} | {ptxt} |"
+            )
+        for anchor, values in res.get("anchors", {}).items():
+            out.append(
+                f"| *{anchor}* | " + " | ".join(
+                    f"*{values[m]:.4f}*" if m in values else "–" for m in metrics
+                ) + " | | published anchor |"
+            )
+        out.append("")
+    extra = RESULTS / "als_vs_implicit_ml-1m-processed.json"
+    if extra.is_file():
+        res = json.loads(extra.read_text())
+        out.append(f"**ALS vs implicit** — `{extra.relative_to(REPO)}`: {_als_line(res)}\n")
+    return "\n".join(out)
+
+
+def _als_line(res: dict) -> str:
+    try:
+        ours, theirs = res["metrics"]["lumenrec"], res["metrics"]["implicit"]
+        return (
+            f"NDCG@10 {ours['ndcg@10']:.4f} (ours) vs {theirs['ndcg@10']:.4f} (implicit), "
+            f"median fit {res['fit_seconds']['lumenrec']['median']:.2f} s vs "
+            f"{res['fit_seconds']['implicit']['median']:.2f} s, ratio ours/implicit "
+            f"{res['fit_time_ratio_ours_over_implicit']:.2f} (same run, {res['hardware'].get('threads', '?')} threads)"
+        )
+    except (KeyError, TypeError):
+        return "see the JSON"
+
+
+def main() -> None:
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    if START not in text:
+        msg = f"README.md has no {START} marker"
+        raise SystemExit(msg)
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(head + START + "\n" + render() + "\n" + END + tail)
+
+
+if __name__ == "__main__":
+    main()

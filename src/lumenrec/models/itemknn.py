@@ -7,11 +7,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-from numpy.typing import NDArray
 
 from lumenrec._params import Interval, Options, check_is_fitted
-from lumenrec.errors import DataError
-from lumenrec.models.base import BaseRecommender
+from lumenrec.models._item_item import ItemItemRecommender
 from lumenrec.types import IndexArray, Recommendations, ScoreMatrix
 
 if TYPE_CHECKING:
@@ -68,7 +66,7 @@ def _prune_rows(block: sp.csr_matrix, k: int) -> sp.csr_matrix:
     return sp.csr_matrix((block.data[keep], (rows, block.indices[keep])), shape=block.shape)
 
 
-class ItemKNN(BaseRecommender):
+class ItemKNN(ItemItemRecommender):
     """Item-based nearest neighbours: ``score(u, i) = Σ_j x_uj · S_ji`` over i's top-k neighbours j.
 
     ``S`` is the cosine similarity between item columns of the (binarised, optionally
@@ -133,15 +131,6 @@ class ItemKNN(BaseRecommender):
         self.binarize = binarize
 
     # -- fitting ---------------------------------------------------------------------------
-    def _prepare(self, user_items: sp.csr_matrix) -> sp.csr_matrix:
-        """The history matrix used for scoring: binarised when ``binarize``."""
-        x = sp.csr_matrix(user_items, dtype=np.float32, copy=True)
-        x.sum_duplicates()
-        x.eliminate_zeros()
-        if self.binarize:
-            x.data[:] = 1.0
-        return x
-
     def _fit(
         self, user_items: sp.csr_matrix, rng: np.random.Generator, data: Dataset | None
     ) -> None:
@@ -177,39 +166,6 @@ class ItemKNN(BaseRecommender):
     def _weights(self, items: IndexArray | None) -> sp.csr_matrix:
         return self.similarity_ if items is None else self.similarity_[:, items]
 
-    def _score_block(self, users: IndexArray, items: IndexArray | None) -> ScoreMatrix:
-        hist = self._prepare(self.seen_[users])
-        return np.asarray((hist @ self._weights(items)).toarray(), dtype=np.float32)
-
-    def _check_history(self, histories: Any) -> sp.csr_matrix:
-        hist = sp.csr_matrix(histories, dtype=np.float32)
-        if hist.ndim != 2 or hist.shape[1] != self.n_items_:
-            msg = f"histories must have {self.n_items_} columns (got shape {hist.shape})"
-            raise DataError(msg)
-        return self._prepare(hist)
-
-    def score_history(
-        self, histories: sp.csr_matrix, items: IndexArray | None = None
-    ) -> ScoreMatrix:
-        """Fold-in scores for users known only by their histories (no refit).
-
-        Parameters
-        ----------
-        histories : sparse matrix of shape (n, n_items_), float
-            One row per user; binarised when ``binarize``.
-        items : array-like of shape (m,), int, optional
-            Items to score; all items when omitted.
-
-        Returns
-        -------
-        ndarray of shape (n, m or n_items_), float32
-            ``histories @ similarity_``; equals :meth:`score` for a training user's row.
-        """
-        check_is_fitted(self)
-        hist = self._check_history(histories)
-        it = None if items is None else self._check_indices(items, self.n_items_, "items")
-        return np.asarray((hist @ self._weights(it)).toarray(), dtype=np.float32)
-
     def similar_items(self, items: IndexArray, k: int = 10) -> Recommendations:
         """The kept neighbours of each item (its column of ``similarity_``), best first.
 
@@ -236,35 +192,3 @@ class ItemKNN(BaseRecommender):
             return dense
 
         return self._rank(rows, it, k, None, None, None)
-
-    def explain_contributions(
-        self, user_history_row: Any, item: int
-    ) -> tuple[IndexArray, NDArray[np.float64]]:
-        """Split a score into per-history-item contributions ``x_uj · S_ji`` (they sum to it).
-
-        Parameters
-        ----------
-        user_history_row : sparse matrix of shape (1, n_items_) or array-like of shape (n_items_,)
-            The user's history (binarised when ``binarize``).
-        item : int
-            The scored item.
-
-        Returns
-        -------
-        history_items : ndarray of shape (h,), int32
-            The history items, by descending contribution (ties: lower index first).
-        contributions : ndarray of shape (h,), float64
-            Their contributions; ``contributions.sum()`` equals the item's score.
-        """
-        check_is_fitted(self)
-        row = user_history_row if sp.issparse(user_history_row) else np.atleast_2d(user_history_row)
-        hist = self._check_history(row)
-        if hist.shape[0] != 1:
-            msg = f"user_history_row must be a single row (got {hist.shape[0]} rows)"
-            raise DataError(msg)
-        i = int(self._check_indices(item, self.n_items_, "item")[0])
-        hist_items = hist.indices.astype(np.int32)
-        weights = self.similarity_[:, [i]].toarray().ravel()[hist_items].astype(np.float64)
-        contrib = hist.data.astype(np.float64) * weights
-        order = np.lexsort((hist_items, -contrib))
-        return hist_items[order], contrib[order]

@@ -104,10 +104,17 @@ def run_demo(console: Any, *, smoke: bool = False, seed: int = 0) -> dict[str, A
         heading = f"user {data.users.ids[user]} · topic {topic} · {in_topic}/{len(items)} on topic"
         recently = "recently: " + "; ".join(titles[data.item_idx[recent]])
         user_table = Table(title=Text(heading), caption=Text(recently))
-        for column in ("#", "title", "topic", "score"):
+        for column in ("#", "title", "topic", "score", "because you liked (share of score)"):
             user_table.add_column(column, justify="right" if column in ("#", "score") else "left")
+        history = data.matrix[user]
         for rank, (item, score) in enumerate(zip(items, recs.scores[row], strict=False), 1):
-            user_table.add_row(str(rank), Text(titles[item]), Text(topics[item]), f"{score:.3f}")
+            # EASE is linear in the history: these contributions sum exactly to the score
+            cited, contrib = model.explain_contributions(history, int(item))
+            share = contrib[0] / score if score > 0 else 0.0
+            reason = f"{titles[cited[0]]} ({share:.0%})" if len(cited) else "-"
+            user_table.add_row(
+                str(rank), Text(titles[item]), Text(topics[item]), f"{score:.3f}", Text(reason)
+            )
         console.print(user_table)
     seconds = time.perf_counter() - start
     console.print(f"Done in {seconds:.1f}s.")

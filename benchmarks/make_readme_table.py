@@ -29,7 +29,7 @@ def _cell(agg: dict, metric: str) -> str:
     if not entry or entry.get("mean") is None:
         return "–"
     std = entry.get("std")
-    return f"{entry['mean']:.4f}" + (f" ± {std:.4f}" if std else "")
+    return f"{entry['mean']:.4f}" + (f" ± {std:.4f}" if std and std >= 5e-5 else "")
 
 
 def render() -> str:

@@ -68,12 +68,19 @@ def test_new_item_reaches_users_of_its_topic(clusters):
 def test_learned_weights_and_round_trip(clusters, tmp_path):
     model = _hybrid(fusion="learned", learn_users=200).fit(clusters)
     assert set(model.weights_) == {"cf", "text"} and abs(sum(model.weights_.values()) - 1) < 1e-9
-    assert len(model.learn_trials_) == 11
+    assert len(model.learn_trials_) == 21  # step 0.05 over two components
     model.save(tmp_path / "h")
     assert (tmp_path / "h" / "component-cf" / "manifest.json").is_file()
     loaded = HybridRecommender.load(tmp_path / "h")
     np.testing.assert_allclose(loaded.score(np.arange(10)), model.score(np.arange(10)), rtol=1e-5)
     assert loaded.weights_ == model.weights_
+
+
+def test_random_holdout_learns_too(clusters):
+    model = _hybrid(fusion="learned", holdout="random", learn_users=100, random_state=0)
+    model.fit(clusters)
+    again = _hybrid(fusion="learned", holdout="random", learn_users=100, random_state=0)
+    assert again.fit(clusters).weights_ == model.weights_  # seeded
 
 
 def test_rrf_fusion_runs(clusters):
@@ -88,6 +95,8 @@ def test_rrf_fusion_runs(clusters):
         ({"text": "nope"}, "text='nope' is not a component"),
         ({"weights": {"cf": 1.0}}, "weights must name exactly"),
         ({"normalize": "l2"}, "normalize must be one of"),
+        ({"holdout": "first"}, "holdout must be"),
+        ({"learn_step": 0.0}, "learn_step must be"),
     ],
 )
 def test_bad_config(clusters, kwargs, match):

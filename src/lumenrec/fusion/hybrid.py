@@ -62,6 +62,12 @@ class HybridRecommender(BaseRecommender):
         Per-user normalisation before fusing.
     learn_users : int
         Validation users sampled for ``learned`` (bounds its cost).
+    holdout : {"last", "random"}
+        What ``learned`` holds out per user: the last event (sequential protocols such as
+        leave-one-out) or one random event (random-split protocols such as P1). Match the
+        protocol you will be evaluated on.
+    learn_step : float
+        Grid step of the weight simplex searched by ``learned``.
 
     Attributes
     ----------
@@ -84,6 +90,8 @@ class HybridRecommender(BaseRecommender):
         text: str | None = "text",
         normalize: str = "zscore",
         learn_users: int = 3000,
+        holdout: str = "last",
+        learn_step: float = 0.05,
         random_state: int | None = None,
     ) -> None:
         self.components = dict(components)
@@ -92,6 +100,8 @@ class HybridRecommender(BaseRecommender):
         self.text = text
         self.normalize = normalize
         self.learn_users = learn_users
+        self.holdout = holdout
+        self.learn_step = learn_step
         self.random_state = random_state
 
     def _validate(self) -> None:
@@ -106,6 +116,12 @@ class HybridRecommender(BaseRecommender):
             raise ConfigError(msg)
         if self.text is not None and self.text not in self.components:
             msg = f"text={self.text!r} is not a component; components: {sorted(self.components)}"
+            raise ConfigError(msg)
+        if self.holdout not in ("last", "random"):
+            msg = f"holdout must be 'last' or 'random' (got {self.holdout!r})"
+            raise ConfigError(msg)
+        if not (isinstance(self.learn_step, float | int) and 0 < self.learn_step <= 0.5):
+            msg = f"learn_step must be a number in (0, 0.5] (got {self.learn_step!r})"
             raise ConfigError(msg)
         if self.weights is not None and set(self.weights) != set(self.components):
             msg = f"weights must name exactly the components {sorted(self.components)}"
@@ -138,7 +154,7 @@ class HybridRecommender(BaseRecommender):
         if not isinstance(train, Dataset):
             msg = "fusion='learned' needs a Dataset (event order defines the held-out events)"
             raise DataError(msg)
-        last = _last_event_per_user(train)
+        last = _held_out_event_per_user(train, self.holdout, rng)
         eligible = last[np.diff(user_items.indptr)[train.user_idx[last]] >= 3]
         if len(eligible) == 0:
             msg = "fusion='learned' needs users with at least 3 interactions"
@@ -160,7 +176,11 @@ class HybridRecommender(BaseRecommender):
                 s = _blank_cold(s, item_counts, np.diff(mat.indptr)[users])
             scores[name] = s
         weights, trials = fit_weights(
-            scores, held.matrix[users], inner.matrix[users], normalize=self.normalize
+            scores,
+            held.matrix[users],
+            inner.matrix[users],
+            normalize=self.normalize,
+            step=float(self.learn_step),
         )
         self.learn_trials_ = trials
         log.info("hybrid: learned weights %s", weights)
@@ -254,6 +274,8 @@ class HybridRecommender(BaseRecommender):
             "text": self.text,
             "normalize": self.normalize,
             "learn_users": self.learn_users,
+            "holdout": self.holdout,
+            "learn_step": self.learn_step,
             "random_state": self.random_state,
         }
 
@@ -317,18 +339,15 @@ def _blank_cold(scores: np.ndarray, item_counts: np.ndarray, user_counts: np.nda
     return out
 
 
-def _last_event_per_user(data: Dataset) -> np.ndarray:
-    """Position of each user's last event (time order when timestamps exist, else log order)."""
+def _held_out_event_per_user(data: Dataset, holdout: str, rng: np.random.Generator) -> np.ndarray:
+    """One event position per user: the last (time order, else log order) or a random one."""
     n = data.n_events
-    keys = (
-        (np.arange(n), data.user_idx)
-        if data.timestamps is None
-        else (
-            np.arange(n),
-            data.timestamps,
-            data.user_idx,
-        )
-    )
+    if holdout == "random":
+        keys: tuple[np.ndarray, ...] = (rng.random(n), data.user_idx)
+    elif data.timestamps is None:
+        keys = (np.arange(n), data.user_idx)
+    else:
+        keys = (np.arange(n), data.timestamps, data.user_idx)
     order = np.lexsort(keys)
     users = data.user_idx[order]
     is_last = np.r_[users[1:] != users[:-1], True]

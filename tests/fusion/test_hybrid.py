@@ -76,6 +76,23 @@ def test_learned_weights_and_round_trip(clusters, tmp_path):
     assert loaded.weights_ == model.weights_
 
 
+def test_held_out_events_last_and_fraction(clusters):
+    from lumenrec.fusion.hybrid import _held_out_events
+
+    rng = np.random.default_rng(0)
+    last = _held_out_events(clusters, "last", 0.2, rng)
+    assert len(last) == clusters.n_users  # one per user
+    order = np.argsort(clusters.timestamps, kind="stable")
+    last_by_time = {}
+    for pos in order:
+        last_by_time[clusters.user_idx[pos]] = pos
+    assert set(last) == set(last_by_time.values())
+    frac = _held_out_events(clusters, "random", 0.25, rng)
+    counts = np.bincount(clusters.user_idx, minlength=clusters.n_users)
+    held = np.bincount(clusters.user_idx[frac], minlength=clusters.n_users)
+    np.testing.assert_array_equal(held, np.maximum(1, np.round(0.25 * counts)))
+
+
 def test_random_holdout_learns_too(clusters):
     model = _hybrid(fusion="learned", holdout="random", learn_users=100, random_state=0)
     model.fit(clusters)
@@ -97,6 +114,7 @@ def test_rrf_fusion_runs(clusters):
         ({"normalize": "l2"}, "normalize must be one of"),
         ({"holdout": "first"}, "holdout must be"),
         ({"learn_step": 0.0}, "learn_step must be"),
+        ({"holdout_fraction": 1.5}, "holdout_fraction must be"),
     ],
 )
 def test_bad_config(clusters, kwargs, match):

@@ -64,8 +64,11 @@ class HybridRecommender(BaseRecommender):
         Validation users sampled for ``learned`` (bounds its cost).
     holdout : {"last", "random"}
         What ``learned`` holds out per user: the last event (sequential protocols such as
-        leave-one-out) or one random event (random-split protocols such as P1). Match the
-        protocol you will be evaluated on.
+        leave-one-out) or a random ``holdout_fraction`` of their events, at least one
+        (random-split protocols such as P1). Match the protocol you will be evaluated on.
+    holdout_fraction : float
+        Share of each user's events held out when ``holdout="random"``; more held-out
+        events make the learned weights less noisy.
     learn_step : float
         Grid step of the weight simplex searched by ``learned``.
 
@@ -91,6 +94,7 @@ class HybridRecommender(BaseRecommender):
         normalize: str = "zscore",
         learn_users: int = 3000,
         holdout: str = "last",
+        holdout_fraction: float = 0.2,
         learn_step: float = 0.05,
         random_state: int | None = None,
     ) -> None:
@@ -101,6 +105,7 @@ class HybridRecommender(BaseRecommender):
         self.normalize = normalize
         self.learn_users = learn_users
         self.holdout = holdout
+        self.holdout_fraction = holdout_fraction
         self.learn_step = learn_step
         self.random_state = random_state
 
@@ -119,6 +124,9 @@ class HybridRecommender(BaseRecommender):
             raise ConfigError(msg)
         if self.holdout not in ("last", "random"):
             msg = f"holdout must be 'last' or 'random' (got {self.holdout!r})"
+            raise ConfigError(msg)
+        if not (isinstance(self.holdout_fraction, float | int) and 0 < self.holdout_fraction < 1):
+            msg = f"holdout_fraction must be in (0, 1) (got {self.holdout_fraction!r})"
             raise ConfigError(msg)
         if not (isinstance(self.learn_step, float | int) and 0 < self.learn_step <= 0.5):
             msg = f"learn_step must be a number in (0, 0.5] (got {self.learn_step!r})"
@@ -154,8 +162,8 @@ class HybridRecommender(BaseRecommender):
         if not isinstance(train, Dataset):
             msg = "fusion='learned' needs a Dataset (event order defines the held-out events)"
             raise DataError(msg)
-        last = _held_out_event_per_user(train, self.holdout, rng)
-        eligible = last[np.diff(user_items.indptr)[train.user_idx[last]] >= 3]
+        held_pos = _held_out_events(train, self.holdout, self.holdout_fraction, rng)
+        eligible = held_pos[np.diff(user_items.indptr)[train.user_idx[held_pos]] >= 3]
         if len(eligible) == 0:
             msg = "fusion='learned' needs users with at least 3 interactions"
             raise DataError(msg)
@@ -275,6 +283,7 @@ class HybridRecommender(BaseRecommender):
             "normalize": self.normalize,
             "learn_users": self.learn_users,
             "holdout": self.holdout,
+            "holdout_fraction": self.holdout_fraction,
             "learn_step": self.learn_step,
             "random_state": self.random_state,
         }
@@ -339,8 +348,11 @@ def _blank_cold(scores: np.ndarray, item_counts: np.ndarray, user_counts: np.nda
     return out
 
 
-def _held_out_event_per_user(data: Dataset, holdout: str, rng: np.random.Generator) -> np.ndarray:
-    """One event position per user: the last (time order, else log order) or a random one."""
+def _held_out_events(
+    data: Dataset, holdout: str, fraction: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Event positions to hold out: each user's last event (time order, else log order), or
+    a random ``fraction`` of each user's events (at least one)."""
     n = data.n_events
     if holdout == "random":
         keys: tuple[np.ndarray, ...] = (rng.random(n), data.user_idx)
@@ -350,5 +362,8 @@ def _held_out_event_per_user(data: Dataset, holdout: str, rng: np.random.Generat
         keys = (np.arange(n), data.timestamps, data.user_idx)
     order = np.lexsort(keys)
     users = data.user_idx[order]
-    is_last = np.r_[users[1:] != users[:-1], True]
-    return order[is_last]
+    counts = np.bincount(users, minlength=data.n_users)
+    starts = np.cumsum(counts) - counts
+    from_end = starts[users] + counts[users] - 1 - np.arange(n)  # 0 = the user's last
+    per_user = 1 if holdout == "last" else np.maximum(1, np.round(fraction * counts[users]))
+    return np.sort(order[from_end < per_user])

@@ -43,6 +43,7 @@ ALLOWED_CLASSES: frozenset[str] = frozenset(
         "lumenrec.models.content.ContentRecommender",
         "lumenrec.models.adapter.TextAdapter",
         "lumenrec.fusion.hybrid.HybridRecommender",
+        "lumenrec.pipeline.RecommendPipeline",
     }
 )
 _SPARSE_TAG = "__csr__"

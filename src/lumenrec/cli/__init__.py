@@ -11,6 +11,8 @@ from lumenrec.cli.demo import DEMO_HELP, demo_command
 from lumenrec.cli.encode import ENCODE_HELP, encode
 from lumenrec.cli.evaluate import _HELP as _EVALUATE_HELP
 from lumenrec.cli.evaluate import evaluate_command
+from lumenrec.cli.serve import SERVE_HELP, serve_command
+from lumenrec.cli.train import TRAIN_HELP, train_command
 
 __all__ = ["app", "main"]
 
@@ -50,6 +52,8 @@ app.command("datasets")(datasets_command)
 app.command("evaluate", help=_EVALUATE_HELP)(evaluate_command)
 app.command("demo", help=DEMO_HELP)(demo_command)
 app.command("encode", help=ENCODE_HELP)(encode)
+app.command("train", help=TRAIN_HELP)(train_command)
+app.command("serve", help=SERVE_HELP)(serve_command)
 
 
 def main() -> None:

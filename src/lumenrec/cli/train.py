@@ -1,0 +1,142 @@
+"""``lumenrec train``: fit a model on a dataset and publish it as a new version of a model registry."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from lumenrec.cli._common import (
+    DebugOpt,
+    QuietOpt,
+    VerboseOpt,
+    cli_errors,
+    configure_logging,
+    err_console,
+)
+from lumenrec.errors import ConfigError
+
+__all__ = ["TRAIN_HELP", "train_command"]
+
+log = logging.getLogger(__name__)
+
+TRAIN_HELP = "\n\n".join(
+    [
+        "Train a model and publish it to a model directory that `lumenrec serve` loads.",
+        "The directory is a registry: each run adds a version (v1, v2, ...) written atomically "
+        "and moves the `current` pointer to it only after the new version loads back cleanly. "
+        "A running server picks it up with POST /admin/reload.",
+        "Example: lumenrec train --dataset ratings.csv --items items.csv --model hybrid "
+        "--params encoder=hashing --out models/",
+    ]
+)
+
+
+def _model_params(text: str | None, name: str) -> dict[str, Any]:
+    """``--params``: ``key=value`` pairs, optionally prefixed with the model name."""
+    from lumenrec.cli._common import parse_params
+
+    if not text:
+        return {}
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    prefixed = ",".join(p if p.lower().startswith(f"{name}.") else f"{name}.{p}" for p in parts)
+    return parse_params(prefixed, [name])[name]
+
+
+def train_command(
+    dataset: Annotated[
+        str,
+        typer.Option(
+            "--dataset",
+            "-d",
+            help="Built-in dataset name (see `lumenrec datasets`) or an interactions file "
+            "(.csv/.tsv/.parquet with user_id,item_id[,rating][,timestamp]).",
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Model directory (registry) to publish into.")
+    ],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Model name (see `lumenrec evaluate --help`).")
+    ] = "ease",
+    items: Annotated[
+        Path | None, typer.Option("--items", help="Item catalogue file (with item_id) for a file.")
+    ] = None,
+    params: Annotated[
+        str | None,
+        typer.Option(
+            "--params", help="Model parameters, e.g. 'regularization=300,encoder=hashing'."
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Where built-in datasets are stored.")
+    ] = None,
+    col_user: Annotated[str, typer.Option("--col-user", help="User id column.")] = "user_id",
+    col_item: Annotated[str, typer.Option("--col-item", help="Item id column.")] = "item_id",
+    col_rating: Annotated[
+        str, typer.Option("--col-rating", help="Rating column ('' to ignore).")
+    ] = "rating",
+    col_timestamp: Annotated[
+        str, typer.Option("--col-timestamp", help="Timestamp column ('' to ignore).")
+    ] = "timestamp",
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")
+    ] = False,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Fit ``--model`` on ``--dataset`` and publish it to ``--out`` (see :data:`TRAIN_HELP`)."""
+    configure_logging(verbose, quiet)
+    with cli_errors(debug):
+        from lumenrec.cli._registry import check_model_names, make_model
+        from lumenrec.cli.evaluate import load_dataset
+        from lumenrec.pipeline import RecommendPipeline
+        from lumenrec.serving.registry import ModelRegistry
+
+        (name,) = check_model_names([model])
+        chosen = _model_params(params, name)
+        recommender = make_model(name, chosen)
+        if out.exists() and not out.is_dir():
+            msg = f"--out {out} exists and is not a directory"
+            raise ConfigError(msg)
+        columns = {
+            "col_user": col_user,
+            "col_item": col_item,
+            "col_rating": col_rating or None,
+            "col_timestamp": col_timestamp or None,
+        }
+        data = load_dataset(dataset, items=items, data_dir=data_dir, columns=columns)
+        start = time.perf_counter()
+        pipeline = RecommendPipeline.fit(
+            recommender,
+            data,
+            metadata={
+                "dataset": data.name,
+                "fingerprint": data.fingerprint(),
+                "model": name,
+                "params": {k: v for k, v in chosen.items() if k != "cache"},
+            },
+        )
+        seconds = time.perf_counter() - start
+        version = ModelRegistry(out).publish(pipeline)
+        result = {
+            "model_dir": str(out),
+            "version": version,
+            "model": name,
+            "n_users": pipeline.n_users,
+            "n_items": pipeline.n_items,
+            "fit_seconds": round(seconds, 3),
+        }
+        if json_out:
+            typer.echo(json.dumps(result))
+        elif not quiet:
+            err_console().print(
+                f"published {name} as {version} in {out} ({pipeline.n_users} users, "
+                f"{pipeline.n_items} items, fit {seconds:.1f}s)",
+                markup=False,
+            )

@@ -1,0 +1,536 @@
+"""RecommendPipeline: the one place where external ids meet dense indices, for serving and the CLI.
+
+It holds a fitted model, the user/item :class:`~lumenrec.data.vocab.IdIndex` maps and the item
+catalogue; it answers for known users (the model), users known only by recent feedback (fold-in),
+users known only by profile text (the text component) and everyone else (popularity).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from lumenrec.data.vocab import IdIndex
+from lumenrec.errors import ArtifactError, ConfigError, DataError, UnknownIdError
+from lumenrec.models._kernels.topk import topk
+from lumenrec.models.base import SupportsFoldIn, SupportsSimilarItems
+from lumenrec.persistence import read_artifact, write_artifact
+from lumenrec.types import PathLike
+
+__all__ = ["Ranked", "RecommendPipeline"]
+
+log = logging.getLogger(__name__)
+_VOCAB_USERS, _VOCAB_ITEMS, _CATALOG = (
+    "vocab-users.parquet",
+    "vocab-items.parquet",
+    "catalog.parquet",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """One user's list: ``items`` are ``{item_id, score, rank, route}`` dicts, best first.
+
+    ``fallback`` is None when the model (or fold-in of the user's feedback) ranked the list,
+    ``"text"`` for a profile-text ranking and ``"popular"`` for popularity.
+    """
+
+    items: list[dict[str, Any]]
+    fallback: str | None = None
+    fold_in: bool = False
+    known_user: bool = False
+
+
+class _RWLock:
+    """Many readers or one writer; waiting writers block new readers (no writer starvation)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._waiting = 0
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer or self._waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+@dataclass(eq=False)
+class RecommendPipeline:
+    """A fitted model with its id maps and catalogue; external ids in, external ids out.
+
+    Parameters
+    ----------
+    model : BaseRecommender
+        Fitted on indices that ``users``/``items`` define.
+    users, items : IdIndex
+        Vocabularies of length ``model.n_users_`` / ``model.n_items_``.
+    catalog : DataFrame, optional
+        Item side information indexed by ``item_id``, aligned to ``items``.
+    text_fields : list of str, optional
+        Catalogue columns that make an item's text (for new items).
+    events_watermark : int
+        Event-store sequence number up to which events are in the training data; later
+        events of a user are folded in at request time.
+    trained_at : float
+        Unix time of training; user deletions after it hide the user's training row.
+    metadata : dict
+        Free JSON (dataset name, fingerprint, model name) recorded in the manifest.
+
+    Stability: experimental.
+    """
+
+    model: Any
+    users: IdIndex
+    items: IdIndex
+    catalog: pd.DataFrame | None = None
+    text_fields: list[str] | None = None
+    events_watermark: int = 0
+    trained_at: float = field(default_factory=time.time)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    version: str | None = None
+
+    def __post_init__(self) -> None:
+        self._lock = _RWLock()
+        self._deleted_items: set[int] = set()
+        seen = self.model.seen_
+        self._popularity = np.bincount(seen.indices, minlength=self.model.n_items_).astype(
+            np.float32
+        )
+
+    # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def fit(cls, model: Any, data: Any, **kwargs: Any) -> RecommendPipeline:
+        """Fit ``model`` on a :class:`~lumenrec.data.dataset.Dataset` and wrap it."""
+        model.fit(data)
+        catalog = data.catalog
+        fields = None if catalog is None else catalog.attrs.get("text_fields")
+        kwargs.setdefault("text_fields", None if fields is None else list(fields))
+        kwargs.setdefault("metadata", {"dataset": data.name, "fingerprint": data.fingerprint()})
+        return cls(model, data.users, data.items, catalog, **kwargs)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    def text_model(self) -> Any | None:
+        """The component that scores texts (the model itself or a hybrid's text part)."""
+        comps = getattr(self.model, "components", None)
+        candidate = comps.get(self.model.text) if comps and self.model.text else self.model
+        return candidate if hasattr(candidate, "score_texts") else None
+
+    def can_fold_in(self) -> bool:
+        """Whether users known only by a history can be scored without refit."""
+        if isinstance(self.model, SupportsFoldIn):
+            return True
+        comps = getattr(self.model, "components", None) or {}
+        return any(isinstance(c, SupportsFoldIn) for c in comps.values())
+
+    def live_item(self, item_id: str) -> bool:
+        """True when ``item_id`` is in the vocabulary and not deleted."""
+        idx = self.items.index([item_id], missing="ignore")[0]
+        return idx >= 0 and int(idx) not in self._deleted_items
+
+    # -- ranking ---------------------------------------------------------------------------
+    def recommend(
+        self,
+        user_id: str,
+        k: int = 10,
+        *,
+        exclude: Sequence[str] = (),
+        history: Sequence[tuple[str, float]] | None = None,
+        profile: str | None = None,
+        forget: bool = False,
+    ) -> Ranked:
+        """Top-``k`` for one external user id.
+
+        Parameters
+        ----------
+        user_id : str
+        k : int
+            List length (fewer items come back when fewer remain).
+        exclude : sequence of str
+            Item ids never returned (unknown ids are ignored).
+        history : sequence of (item_id, value), optional
+            Feedback not in the training data, oldest first; folded in when the model can.
+        profile : str, optional
+            Profile text for users with neither training row nor usable history.
+        forget : bool
+            Ignore the user's training row (the user was deleted after training).
+        """
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            msg = f"k must be a positive int (got {k!r})"
+            raise DataError(msg)
+        with self._lock.read():
+            u = -1 if forget else int(self.users.index([user_id], missing="ignore")[0])
+            excl = {int(i) for i in self.items.index(list(exclude), missing="ignore") if i >= 0}
+            excl |= self._deleted_items
+            row = self._history_row(history or ())
+            if row.nnz and self.can_fold_in():
+                if u >= 0:
+                    base = self.model.seen_[u]
+                    row = base.maximum(row) if base.nnz else row
+                scores, routes = self._fold_in(row)
+                return Ranked(self._rank(scores, routes, k, excl, row), None, True, u >= 0)
+            if u >= 0:  # (a history the model cannot fold in still counts as seen)
+                excl |= {int(i) for i in row.indices}
+                return Ranked(self._model_list(u, k, excl), None, False, True)
+            text = self.text_model()
+            if profile and text is not None:
+                scores = np.full((1, self.n_items), np.nan, np.float32)
+                s = text.score_texts([profile])
+                scores[:, : s.shape[1]] = s
+                return Ranked(self._rank(scores, "text", k, excl, row), "text")
+            scores = self._popularity[None, :].copy()
+            return Ranked(self._rank(scores, "popular", k, excl, row), "popular")
+
+    def similar(self, item_id: str, k: int = 10) -> list[dict[str, Any]]:
+        """Items most similar to ``item_id`` (the model's item-item view, else text embeddings).
+
+        Raises
+        ------
+        UnknownIdError
+            ``item_id`` is not in the vocabulary or was deleted.
+        ConfigError
+            The model has neither ``similar_items`` nor item embeddings.
+        """
+        with self._lock.read():
+            idx = int(self.items.index([item_id], missing="ignore")[0])
+            if idx < 0 or idx in self._deleted_items:
+                msg = f"unknown item {item_id!r}"
+                raise UnknownIdError(msg)
+            excl = set(self._deleted_items) | {idx}
+            comps = getattr(self.model, "components", None) or {"model": self.model}
+            warm = self._popularity[idx] > 0
+            for comp in comps.values():
+                if isinstance(comp, SupportsSimilarItems) and warm and idx < comp.n_items_:
+                    recs = comp.similar_items(np.array([idx], np.int32), k=k + len(excl))
+                    scores = np.full((1, self.n_items), -np.inf, np.float32)
+                    valid = recs.items[0] >= 0
+                    scores[0, recs.items[0][valid]] = recs.scores[0][valid]
+                    return self._rank(scores, "cf", k, excl, None)
+            text = self.text_model()
+            emb = getattr(text, "item_embeddings_", None)
+            if emb is None:
+                msg = f"{type(self.model).__name__} cannot find similar items"
+                raise ConfigError(msg)
+            scores = np.full((1, self.n_items), np.nan, np.float32)
+            scores[0, : emb.shape[0]] = emb @ emb[idx]
+            return self._rank(scores, "text", k, excl, None)
+
+    def _history_row(self, history: Sequence[tuple[str, float]]) -> sp.csr_matrix:
+        values: dict[int, float] = {}
+        if history:
+            ids = [item for item, _ in history]
+            for idx, (_, value) in zip(
+                self.items.index(ids, missing="ignore"), history, strict=True
+            ):
+                if idx >= 0:
+                    values[int(idx)] = float(value)
+        cols = np.fromiter(values, np.int32, len(values))
+        data = np.fromiter(values.values(), np.float32, len(values))
+        return sp.csr_matrix((data, (np.zeros_like(cols), cols)), shape=(1, self.n_items))
+
+    def _model_list(self, u: int, k: int, excl: set[int]) -> list[dict[str, Any]]:
+        exclude = np.fromiter(excl, np.int32, len(excl)) if excl else None
+        recs = self.model.recommend(np.array([u], np.int32), k, exclude=exclude)
+        keep = recs.items[0] >= 0
+        routes = recs.routes[0][keep] if recs.routes is not None else None
+        if routes is None:
+            routes = [self._default_route()] * int(keep.sum())
+        return self._listing(recs.items[0][keep], recs.scores[0][keep], routes)
+
+    def _listing(self, idx: np.ndarray, scores: np.ndarray, routes: Any) -> list[dict[str, Any]]:
+        ids = self.items.lookup(idx)
+        return [
+            {"item_id": str(item), "score": float(score), "rank": rank, "route": str(route)}
+            for rank, (item, score, route) in enumerate(zip(ids, scores, routes, strict=True), 1)
+        ]
+
+    def _default_route(self) -> str:
+        name = type(self.model).__name__
+        return {"ContentRecommender": "text", "MostPopular": "popular"}.get(name, "cf")
+
+    def _fold_in(self, row: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray | str]:
+        model = self.model
+        if isinstance(model, SupportsFoldIn):
+            return np.asarray(model.score_history(row), np.float32), self._default_route()
+        from lumenrec.fusion.linear import WeightedSum
+        from lumenrec.fusion.rrf import ReciprocalRankFusion
+
+        counts = model.item_counts_
+        comp = {}
+        for name, c in model.components.items():
+            if not isinstance(c, SupportsFoldIn):
+                continue
+            s = np.full((1, self.n_items), np.nan, np.float32)
+            s[:, : c.n_items_] = c.score_history(row[:, : c.n_items_])
+            if name != model.text:
+                s[:, counts == 0] = np.nan
+            comp[name] = s
+        weights = {n: w for n, w in model.weights_.items() if n in comp}
+        if model.fusion == "rrf":
+            fused = ReciprocalRankFusion(weights=weights).fuse(comp)
+        else:
+            fused = WeightedSum(weights, normalize=model.normalize).fuse(comp)
+        routes = np.where(counts == 0, "text", "cf").astype(object)
+        return fused, routes
+
+    def _rank(
+        self,
+        scores: np.ndarray,
+        routes: np.ndarray | str,
+        k: int,
+        excl: set[int],
+        seen: sp.csr_matrix | None,
+    ) -> list[dict[str, Any]]:
+        s = np.array(scores, dtype=np.float32, copy=True).reshape(1, -1)
+        s[~np.isfinite(s)] = -np.inf
+        if excl:
+            s[0, np.fromiter(excl, np.int64, len(excl))] = -np.inf
+        if seen is not None and seen.nnz:
+            s[0, seen.indices] = -np.inf
+        pos, vals = topk(s, int(k))
+        keep = pos[0] >= 0
+        idx = pos[0][keep]
+        labels = [routes] * len(idx) if isinstance(routes, str) else routes[idx]
+        return self._listing(idx, vals[0][keep], labels)
+
+    # -- catalogue changes -----------------------------------------------------------------
+    def add_items(self, frame: pd.DataFrame, texts: Sequence[str] | None = None) -> dict[str, list]:
+        """Add new items (embedded at once via the model's ``add_items``) or update known ones.
+
+        Parameters
+        ----------
+        frame : DataFrame
+            Indexed by ``item_id``; catalogue columns (e.g. ``title``, ``description``).
+        texts : sequence of str, optional
+            Ready-made texts aligned to ``frame`` (used instead of rendering the columns).
+
+        Returns
+        -------
+        dict
+            ``{"added": [ids], "updated": [ids]}``. Updated items get their catalogue row
+            replaced and are undeleted; their embedding is refreshed at the next retrain.
+        """
+        last = ~pd.Index([str(i) for i in frame.index]).duplicated(keep="last")
+        frame = frame[last]  # an id given twice in one batch: the last row wins
+        texts = None if texts is None else list(np.asarray(texts, object)[last])
+        ids = [str(i) for i in frame.index]
+        with self._lock.write():
+            known = self.items.index(ids, missing="ignore")
+            new_mask = known < 0
+            updated = [i for i, k in zip(ids, known, strict=True) if k >= 0]
+            for k in known[~new_mask]:
+                self._deleted_items.discard(int(k))
+            added = [i for i, m in zip(ids, new_mask, strict=True) if m]
+            if added:
+                if not hasattr(self.model, "add_items"):
+                    msg = f"{type(self.model).__name__} cannot add items without a refit"
+                    raise ConfigError(msg)
+                sub = frame[new_mask].copy()
+                text = self.text_model()
+                needed = [*(self.text_fields or []), *(getattr(text, "fields", None) or [])]
+                needed += getattr(text, "text_fields_", None) or []
+                for col in dict.fromkeys(needed):  # fields a new item lacks render as missing
+                    if col not in sub.columns:
+                        sub[col] = None
+                payload = list(np.asarray(texts, object)[new_mask]) if texts else sub
+                self.model.add_items(payload)
+                self.items = self.items.extend(added)
+                self._popularity = np.concatenate(
+                    [self._popularity, np.zeros(len(added), np.float32)]
+                )
+            self.catalog = _merge_catalog(self.catalog, frame, self.items)
+        return {"added": added, "updated": updated}
+
+    def delete_items(self, item_ids: Sequence[str]) -> int:
+        """Tombstone items: never recommended again (removed from the data at the next retrain)."""
+        with self._lock.write():
+            idx = {int(i) for i in self.items.index(list(item_ids), missing="ignore") if i >= 0}
+            new = idx - self._deleted_items
+            self._deleted_items |= idx
+        return len(new)
+
+    def deleted_items(self) -> list[str]:
+        """External ids of tombstoned items."""
+        return [str(x) for x in self.items.lookup(sorted(self._deleted_items))]
+
+    def training_frame(self, drop_users: set[str] = frozenset()) -> pd.DataFrame:
+        """The training interactions as ``user_id, item_id, rating`` (minus ``drop_users``)."""
+        with self._lock.read():
+            coo = self.model.seen_.tocoo()
+            frame = pd.DataFrame(
+                {
+                    "user_id": self.users.lookup(coo.row),
+                    "item_id": self.items.lookup(coo.col),
+                    "rating": coo.data.astype(np.float32),
+                }
+            )
+        return frame[~frame["user_id"].isin(drop_users)].reset_index(drop=True)
+
+    # -- validation and persistence ---------------------------------------------------------
+    def check(self) -> None:
+        """Reject an incompatible pipeline (sizes, catalogue alignment, embedding dimension).
+
+        Raises
+        ------
+        ArtifactError
+        """
+        model, where = self.model, self.version or "pipeline"
+        problems = []
+        if model.n_users_ != self.n_users or model.n_items_ != self.n_items:
+            problems.append(
+                f"vocabularies hold {self.n_users} users x {self.n_items} items but the model "
+                f"has {model.n_users_} x {model.n_items_}"
+            )
+        if self.catalog is not None and list(self.catalog.index) != list(self.items.ids):
+            problems.append("catalog rows are not aligned with the item vocabulary")
+        text = self.text_model()
+        emb = getattr(text, "item_embeddings_", None)
+        if emb is not None and hasattr(text, "make_encoder"):
+            dim = text.make_encoder().dim
+            if emb.shape[1] != dim:
+                problems.append(f"item embeddings have dimension {emb.shape[1]}, encoder {dim}")
+        if problems:
+            msg = f"model {where} is incompatible: {'; '.join(problems)}"
+            raise ArtifactError(msg)
+        try:
+            if self.n_users:
+                model.recommend(np.array([0], np.int32), 1)
+        except Exception as err:
+            msg = f"model {where} is incompatible: a probe recommendation failed ({err})"
+            raise ArtifactError(msg) from err
+
+    def save(self, path: PathLike) -> None:
+        """Write the pipeline as an artifact directory (``model/`` + parquet files + manifest)."""
+        extra = {_VOCAB_USERS: _ids_bytes(self.users), _VOCAB_ITEMS: _ids_bytes(self.items)}
+        if self.catalog is not None:
+            extra[_CATALOG] = _frame_bytes(self.catalog.reset_index())
+        state = {
+            "events_watermark": int(self.events_watermark),
+            "trained_at": float(self.trained_at),
+            "text_fields": self.text_fields,
+            "metadata": self.metadata,
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+        }
+        write_artifact(
+            path,
+            cls=type(self),
+            params={},
+            arrays={},
+            state=state,
+            extra_files=extra,
+            children={"model": self.model.save},
+        )
+
+    @classmethod
+    def load(cls, path: PathLike) -> RecommendPipeline:
+        """Load and :meth:`check` a pipeline written by :meth:`save`."""
+        root = Path(path)
+        found, _, _, manifest = read_artifact(root)
+        if found is not cls:
+            msg = f"artifact at {root} holds a {found.__name__}, not a RecommendPipeline"
+            raise ArtifactError(msg)
+        model_cls, *_ = read_artifact(root / "model")
+        model = model_cls.load(root / "model")
+        state = manifest.get("state", {})
+        try:
+            users = IdIndex(pd.read_parquet(root / _VOCAB_USERS)["id"], name="user")
+            items = IdIndex(pd.read_parquet(root / _VOCAB_ITEMS)["id"], name="item")
+            catalog = None
+            if (root / _CATALOG).is_file():
+                catalog = pd.read_parquet(root / _CATALOG).set_index("item_id")
+                catalog.index = catalog.index.astype(str)
+        except (OSError, KeyError, ValueError) as err:
+            msg = f"model at {root} is corrupt: vocabulary or catalog unreadable ({err})"
+            raise ArtifactError(msg) from err
+        if catalog is not None and state.get("text_fields"):
+            catalog.attrs["text_fields"] = list(state["text_fields"])
+        pipeline = cls(
+            model,
+            users,
+            items,
+            catalog,
+            text_fields=state.get("text_fields"),
+            events_watermark=int(state.get("events_watermark", 0)),
+            trained_at=float(state.get("trained_at", 0.0)),
+            metadata=dict(state.get("metadata", {})),
+            version=root.name,
+        )
+        pipeline.check()
+        return pipeline
+
+
+def _ids_bytes(index: IdIndex) -> bytes:
+    return _frame_bytes(pd.DataFrame({"id": pd.Series(index.ids, dtype=object).astype(str)}))
+
+
+def _frame_bytes(frame: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    try:
+        frame.to_parquet(buf, index=False)
+    except (TypeError, ValueError, ImportError) as err:  # mixed object columns: store as text
+        log.debug("catalog columns stored as text (%s)", err)
+        buf = io.BytesIO()
+        text = frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object})
+        text.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def _merge_catalog(
+    catalog: pd.DataFrame | None, frame: pd.DataFrame, items: IdIndex
+) -> pd.DataFrame | None:
+    rows = frame.copy()
+    rows.index = pd.Index([str(i) for i in rows.index], name="item_id")
+    if catalog is None:
+        return None
+    merged = catalog.reindex(pd.Index(items.ids, name="item_id"))
+    for col in rows.columns:
+        if col not in merged.columns:
+            merged[col] = pd.Series(pd.NA, index=merged.index, dtype=object)
+        merged[col] = merged[col].astype(object)
+        merged.loc[rows.index, col] = rows[col].astype(object).to_numpy()
+    merged.attrs = dict(catalog.attrs)
+    return merged

@@ -1,0 +1,397 @@
+"""EventStore: the embedded SQLite (WAL) store of feedback events, profiles, items and audits.
+
+Every write is one ``BEGIN IMMEDIATE`` transaction (writers queue on the lock for up to
+``busy_timeout_ms`` instead of failing with "database is locked"); each thread has its own
+connection. With ``synchronous=FULL`` an acknowledged write survives power loss, with
+``NORMAL`` a process crash. Deleted rows are overwritten on disk (``secure_delete``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lumenrec.errors import LumenError
+from lumenrec.types import PathLike
+
+__all__ = ["EVENT_TYPES", "EventStore", "StoreError"]
+
+log = logging.getLogger(__name__)
+
+#: Feedback types; ``dislike`` is stored but never counts as a positive interaction.
+EVENT_TYPES = ("view", "click", "cart", "purchase", "like", "dislike", "rating")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events(
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT UNIQUE,
+    user_id TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    value REAL NOT NULL,
+    ts REAL NOT NULL,
+    received_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_user ON events(user_id, seq);
+CREATE TABLE IF NOT EXISTS users(
+    user_id TEXT PRIMARY KEY, text TEXT, attributes TEXT NOT NULL, updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS items(
+    item_id TEXT PRIMARY KEY, fields TEXT NOT NULL, text TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0, updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deletions(
+    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, id_hash TEXT NOT NULL,
+    deleted_at REAL NOT NULL, n_events INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deletions_hash ON deletions(kind, id_hash);
+CREATE TABLE IF NOT EXISTS model_log(
+    id INTEGER PRIMARY KEY AUTOINCREMENT, version TEXT NOT NULL, action TEXT NOT NULL,
+    at REAL NOT NULL, detail TEXT
+);
+"""
+
+
+class StoreError(LumenError, OSError):
+    """The event store cannot take the operation (disk full, read-only, locked, I/O error)."""
+
+
+def _unavailable(err: sqlite3.Error) -> StoreError:
+    text = str(err).lower()
+    if "full" in text:
+        reason = "disk full"
+    elif "readonly" in text or "read-only" in text:
+        reason = "read-only"
+    elif "locked" in text or "busy" in text:
+        reason = "busy"
+    else:
+        reason = "I/O error"
+    log.error("event store error: %s", err)
+    return StoreError(f"event store unavailable: {reason}")
+
+
+class EventStore:
+    """SQLite store (WAL) shared by the service's threads and other processes.
+
+    Parameters
+    ----------
+    path : path
+        Database file (created with its parent directory when missing).
+    synchronous : {"FULL", "NORMAL"}
+    busy_timeout_ms : int
+        How long a writer waits for the write lock.
+    """
+
+    def __init__(
+        self, path: PathLike, *, synchronous: str = "FULL", busy_timeout_ms: int = 5000
+    ) -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            msg = f"synchronous must be 'FULL' or 'NORMAL' (got {synchronous!r})"
+            raise StoreError(msg)
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self.busy_timeout_ms = int(busy_timeout_ms)
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._conn()
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            has_schema = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='model_log'"
+            ).fetchone()
+            if not has_schema:
+                conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
+            salt = conn.execute("SELECT value FROM meta WHERE key='salt'").fetchone()
+        except sqlite3.Error as err:
+            raise _unavailable(err) from err
+        if salt is None:
+            with self._write() as w:
+                w.execute(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES('salt', ?)",
+                    (secrets.token_hex(16),),
+                )
+            salt = conn.execute("SELECT value FROM meta WHERE key='salt'").fetchone()
+        self._salt = bytes.fromhex(salt[0])
+
+    # -- connections -----------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    self.path,
+                    timeout=self.busy_timeout_ms / 1000,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+                conn.execute(f"PRAGMA synchronous={self.synchronous}")
+                conn.execute("PRAGMA secure_delete=ON")
+            except sqlite3.Error as err:
+                raise _unavailable(err) from err
+            self._local.conn = conn
+            with self._conns_lock:
+                self._conns.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as err:
+            raise _unavailable(err) from err
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as err:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    log.debug("rollback failed", exc_info=True)
+            if isinstance(err, sqlite3.Error):
+                raise _unavailable(err) from err
+            raise
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        try:
+            return self._conn().execute(sql, params).fetchall()
+        except sqlite3.Error as err:
+            raise _unavailable(err) from err
+
+    def close(self) -> None:
+        """Close every thread's connection."""
+        with self._conns_lock:
+            for conn in self._conns:
+                conn.close()
+            self._conns.clear()
+        self._local = threading.local()
+
+    def hash_id(self, value: str) -> str:
+        """Salted (per database) SHA-256 of an id, for audit rows that must not hold the id."""
+        return hmac.new(
+            self._salt, value.encode("utf-8", "surrogatepass"), hashlib.sha256
+        ).hexdigest()
+
+    # -- events ----------------------------------------------------------------------------
+    def add_events(self, events: Sequence[dict[str, Any]]) -> tuple[int, int]:
+        """Insert events atomically; a known ``event_id`` is skipped (idempotent retries).
+
+        Returns
+        -------
+        (accepted, duplicates) : (int, int)
+        """
+        now = time.time()
+        rows = [
+            (
+                e.get("event_id"),
+                e["user_id"],
+                e["item_id"],
+                e["type"],
+                float(e["value"]),
+                float(e["timestamp"]),
+                now,
+            )
+            for e in events
+        ]
+        with self._write() as conn:
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT INTO events(event_id, user_id, item_id, type, value, ts, received_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING",
+                rows,
+            )
+            accepted = conn.total_changes - before
+        return accepted, len(rows) - accepted
+
+    def user_context(
+        self, user_id: str, *, after_seq: int, limit: int, deleted_since: float
+    ) -> tuple[list[tuple[str, float]], str | None, bool]:
+        """One consistent read: recent history, profile text and the deletion flag of a user.
+
+        Returns
+        -------
+        history : list of (item_id, value)
+            Positive events with ``seq > after_seq``, at most ``limit``, oldest first.
+        profile : str or None
+            Profile text with rendered attributes.
+        deleted : bool
+            The user was deleted after ``deleted_since`` (their training row is void).
+        """
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN")
+            try:
+                rows = conn.execute(
+                    "SELECT item_id, value FROM (SELECT seq, item_id, value FROM events "
+                    "WHERE user_id=? AND seq>? AND type!='dislike' ORDER BY seq DESC LIMIT ?) "
+                    "ORDER BY seq",
+                    (user_id, after_seq, limit),
+                ).fetchall()
+                prof = conn.execute(
+                    "SELECT text, attributes FROM users WHERE user_id=?", (user_id,)
+                ).fetchone()
+                deleted = conn.execute(
+                    "SELECT 1 FROM deletions WHERE kind='user' AND id_hash=? AND deleted_at>?",
+                    (self.hash_id(user_id), deleted_since),
+                ).fetchone()
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            raise _unavailable(err) from err
+        return [(r[0], float(r[1])) for r in rows], _profile_text(prof), deleted is not None
+
+    def max_seq(self) -> int:
+        """The latest event sequence number (0 when empty)."""
+        return int(self._read("SELECT COALESCE(MAX(seq), 0) FROM events")[0][0])
+
+    def count_events(self, user_id: str | None = None) -> int:
+        """Number of stored events (of one user)."""
+        if user_id is None:
+            return int(self._read("SELECT COUNT(*) FROM events")[0][0])
+        return int(self._read("SELECT COUNT(*) FROM events WHERE user_id=?", (user_id,))[0][0])
+
+    def events_frame(self, after_seq: int, upto_seq: int) -> pd.DataFrame:
+        """Positive events with ``after_seq < seq <= upto_seq`` as user_id, item_id, rating, timestamp."""
+        rows = self._read(
+            "SELECT user_id, item_id, value, ts FROM events WHERE seq>? AND seq<=? "
+            "AND type!='dislike' ORDER BY seq",
+            (after_seq, upto_seq),
+        )
+        return pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
+
+    # -- users -----------------------------------------------------------------------------
+    def upsert_users(self, users: Sequence[dict[str, Any]]) -> int:
+        """Insert or replace user profiles (``user_id``, ``text``, ``attributes``)."""
+        now = time.time()
+        rows = [
+            (u["user_id"], u.get("text"), json.dumps(u.get("attributes") or {}), now) for u in users
+        ]
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO users(user_id, text, attributes, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(user_id) DO UPDATE SET text=excluded.text, "
+                "attributes=excluded.attributes, updated_at=excluded.updated_at",
+                rows,
+            )
+        return len(rows)
+
+    def delete_user(self, user_id: str) -> int:
+        """Erase a user's events and profile; keep an audit row with the hashed id.
+
+        Returns
+        -------
+        int
+            Number of events erased.
+        """
+        with self._write() as conn:
+            n = conn.execute("DELETE FROM events WHERE user_id=?", (user_id,)).rowcount
+            conn.execute("DELETE FROM users WHERE user_id=?", (user_id,))
+            conn.execute(
+                "INSERT INTO deletions(kind, id_hash, deleted_at, n_events) VALUES('user', ?, ?, ?)",
+                (self.hash_id(user_id), time.time(), n),
+            )
+        self._checkpoint()
+        return int(n)
+
+    def _checkpoint(self) -> None:
+        """Fold the WAL into the database and truncate it, so erased rows leave no old frames."""
+        try:
+            busy, _, _ = self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as err:
+            log.warning("WAL checkpoint after a deletion failed: %s", err)
+            return
+        if busy:
+            log.warning("WAL checkpoint after a deletion was blocked by readers; it will run later")
+
+    def deleted_user_hashes(self, since: float) -> set[str]:
+        """Hashed ids of users deleted after ``since``."""
+        rows = self._read(
+            "SELECT id_hash FROM deletions WHERE kind='user' AND deleted_at>?", (since,)
+        )
+        return {r[0] for r in rows}
+
+    def has_profile(self, user_id: str) -> bool:
+        return bool(self._read("SELECT 1 FROM users WHERE user_id=?", (user_id,)))
+
+    # -- items -----------------------------------------------------------------------------
+    def upsert_items(self, items: Sequence[dict[str, Any]]) -> None:
+        """Insert or replace items (``item_id``, ``fields`` dict, optional ``text``); undeletes."""
+        now = time.time()
+        rows = [
+            (i["item_id"], json.dumps(i.get("fields") or {}), i.get("text"), now) for i in items
+        ]
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO items(item_id, fields, text, deleted, updated_at) "
+                "VALUES (?, ?, ?, 0, ?) ON CONFLICT(item_id) DO UPDATE SET "
+                "fields=excluded.fields, text=excluded.text, deleted=0, "
+                "updated_at=excluded.updated_at",
+                rows,
+            )
+
+    def delete_item(self, item_id: str) -> None:
+        """Tombstone an item (its id stays, so the tombstone survives restarts); audit row."""
+        now = time.time()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO items(item_id, fields, text, deleted, updated_at) "
+                "VALUES (?, '{}', NULL, 1, ?) ON CONFLICT(item_id) DO UPDATE SET "
+                "fields='{}', text=NULL, deleted=1, updated_at=excluded.updated_at",
+                (item_id, now),
+            )
+            conn.execute(
+                "INSERT INTO deletions(kind, id_hash, deleted_at, n_events) VALUES('item', ?, ?, 0)",
+                (self.hash_id(item_id), now),
+            )
+
+    def items(self) -> list[tuple[str, dict[str, Any], str | None, bool]]:
+        """Every stored item as (item_id, fields, text, deleted), in insertion order."""
+        rows = self._read("SELECT item_id, fields, text, deleted FROM items ORDER BY rowid")
+        return [(r[0], json.loads(r[1]), r[2], bool(r[3])) for r in rows]
+
+    def item_known(self, item_id: str) -> bool:
+        return bool(self._read("SELECT 1 FROM items WHERE item_id=? AND deleted=0", (item_id,)))
+
+    # -- audits ----------------------------------------------------------------------------
+    def log_model(self, version: str, action: str, detail: str | None = None) -> None:
+        """Record a registry action (published, loaded, rejected) in ``model_log``."""
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO model_log(version, action, at, detail) VALUES (?, ?, ?, ?)",
+                    (version, action, time.time(), detail),
+                )
+        except StoreError:
+            log.warning("could not record model %s %s in the store", version, action)
+
+    def model_log(self) -> list[tuple[str, str, float, str | None]]:
+        return [tuple(r) for r in self._read("SELECT version, action, at, detail FROM model_log")]
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check``: ``"ok"`` for a sound database."""
+        return str(self._read("PRAGMA integrity_check")[0][0])
+
+
+def _profile_text(row: tuple | None) -> str | None:
+    if row is None:
+        return None
+    text, attrs = row
+    parts = [text] if text else []
+    parts += [f"{k}: {v}" for k, v in json.loads(attrs or "{}").items() if v not in (None, "")]
+    return ". ".join(parts) or None

@@ -215,3 +215,24 @@ def test_compare_rejects_bad_seeds(clusters, seeds):
 def test_compare_needs_a_model(clusters):
     with pytest.raises(ConfigError, match="at least one model"):
         compare({}, clusters, "p1")
+
+
+def test_evaluate_candidates_rank_only_those_items(clusters, split):
+    cand = np.arange(0, clusters.n_items, 2, dtype=np.int32)
+    res = evaluate(EASE(regularization=10.0), split, ks=(5, 10), candidates=cand)
+    listed = res.recommendations.items[res.recommendations.items >= 0]
+    assert set(listed.tolist()) <= set(cand.tolist())
+    relevant = split.test.matrix[res.users]  # targets outside the candidates stay relevant
+    expected = summarize(evaluate_rankings(res.recommendations.items, relevant, ks=(5, 10)))
+    assert res.summary == pytest.approx(expected, rel=0, abs=0)
+    # a split.extras key names the candidates (P3: "cold_items"); compare passes it through
+    keyed = Split(split.train, split.test, None, "holdout", 3, "", {"cold": cand})
+    again = evaluate(EASE(regularization=10.0), keyed, ks=(5, 10), candidates="cold")
+    assert again.summary == res.summary
+    with pytest.raises(ConfigError, match="not in the split's extras"):
+        evaluate(MostPopular(), keyed, candidates="nope")
+    with pytest.raises(DataError, match="candidates must lie in"):
+        evaluate(MostPopular(), keyed, candidates=np.array([clusters.n_items]))
+    p3 = compare({"pop": MostPopular}, clusters, "p3", seeds=[0], candidates="cold_items")
+    assert p3.results["candidates"] == "cold_items"
+    assert p3.results["runs"][0]["metrics"]["hr@10"] > 0  # only cold items compete

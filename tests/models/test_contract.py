@@ -35,6 +35,15 @@ FACTORIES: dict[str, Callable[[], BaseRecommender]] = {
     "als": _factory("als", "ImplicitALS", n_factors=16, n_epochs=15, random_state=0),
     "bpr": _factory("bpr", "BPR", n_factors=16, n_epochs=40, random_state=0),
     "content": _factory("content", "ContentRecommender", encoder="hashing"),
+    "adapter": _factory(
+        "adapter",
+        "TextAdapter",
+        encoder="hashing",
+        n_factors=16,
+        cf_regularization=10.0,
+        user_samples=50,
+        random_state=0,
+    ),
 }
 
 
@@ -51,7 +60,7 @@ def _hybrid() -> BaseRecommender:
 FACTORIES["hybrid"] = _hybrid
 PERSONALISED = [name for name in FACTORIES if name != "pop"]
 #: Models that learn from interactions alone (the checkerboard has no item text).
-COLLABORATIVE = [name for name in PERSONALISED if name not in ("content", "hybrid")]
+COLLABORATIVE = [name for name in PERSONALISED if name not in ("content", "hybrid", "adapter")]
 
 
 @pytest.fixture(params=list(FACTORIES))

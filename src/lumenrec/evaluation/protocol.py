@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from lumenrec.errors import ConfigError, DataError
 from lumenrec.evaluation.beyond import catalog_coverage, gini_exposure, novelty, popularity_bias
@@ -124,6 +124,7 @@ def evaluate(
     ks: Sequence[int] = (5, 10, 20),
     fit: bool = True,
     use_valid: bool = False,
+    candidates: ArrayLike | str | None = None,
 ) -> EvalResult:
     """Fit ``model`` on a split and score its full-ranking top-k lists.
 
@@ -185,7 +186,8 @@ def evaluate(
     if users.size == 0:
         msg = f"the {part} part of the split has no events; nothing to evaluate"
         raise DataError(msg)
-    recs = model.recommend(users, k=max(all_ks), filter_seen=True)
+    cand = _candidates(candidates, split, n_items)
+    recs = model.recommend(users, k=max(all_ks), filter_seen=True, candidates=cand)
     per_user = evaluate_rankings(recs.items, relevant[users], ks=all_ks)
     summary = summarize(per_user)
     train_matrix = train.matrix
@@ -217,6 +219,32 @@ def evaluate(
         evaluated_on=part,
         beyond_per_user=beyond_per_user,
     )
+
+
+def _candidates(
+    candidates: ArrayLike | str | None, split: Split, n_items: int
+) -> IndexArray | None:
+    """Resolve ``evaluate(candidates=...)``: None, item indices, or a ``split.extras`` key."""
+    if candidates is None:
+        return None
+    value: Any = candidates
+    if isinstance(candidates, str):
+        extras = dict(split.extras or {})
+        if candidates not in extras:
+            msg = (
+                f"candidates={candidates!r} is not in the split's extras "
+                f"(protocol {split.protocol!r} has {sorted(extras)})"
+            )
+            raise ConfigError(msg)
+        value = extras[candidates]
+    arr = np.asarray(value)
+    if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iu":
+        msg = f"candidates must be a non-empty 1-D array of item indices (got shape {arr.shape})"
+        raise ConfigError(msg)
+    if arr.min() < 0 or arr.max() >= n_items:
+        msg = f"candidates must lie in [0, {n_items}) (got {arr.min()}..{arr.max()})"
+        raise DataError(msg)
+    return np.unique(arr).astype(np.int32)
 
 
 def _nanmean(values: NDArray[np.float64]) -> float:

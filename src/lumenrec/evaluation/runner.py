@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from lumenrec._progress import progress as _progress
 from lumenrec.errors import ConfigError
@@ -132,6 +133,7 @@ def compare(
     k: int = 10,
     ks: Sequence[int] = (5, 10, 20),
     use_valid: bool = False,
+    candidates: ArrayLike | str | None = None,
     progress: bool | None = None,
     on_split: SplitHook | None = None,
     on_result: ResultHook | None = None,
@@ -150,8 +152,9 @@ def compare(
         ``"p1"`` … ``"p4"`` (see BENCHMARKS.md).
     seeds : sequence of int
         Distinct non-negative split seeds.
-    k, ks, use_valid
-        Passed to :func:`~lumenrec.evaluation.protocol.evaluate`.
+    k, ks, use_valid, candidates
+        Passed to :func:`~lumenrec.evaluation.protocol.evaluate` (``candidates="cold_items"``
+        ranks P3 targets against the seed's cold items only).
     progress : bool, optional
         Progress bar over seeds × models (default: on for INFO logging on a TTY).
     on_split : callable(seed, split), optional
@@ -171,7 +174,8 @@ def compare(
         [{seed, model, n_users, fit_time, eval_time, metrics}], aggregate {model: {metric:
         {mean, std, n}}}, versions, hardware, wall_time, created_at``. ``std`` uses ddof=1 and
         is None for a single seed; NaN values are written as None. ``description`` is the
-        first seed's split description (every seed's is under ``splits``).
+        first seed's split description (every seed's is under ``splits``). With
+        ``candidates``, a ``candidates`` key names them (the extras key, or ``"given"``).
     """
     from lumenrec.data.split import protocol_split
 
@@ -200,6 +204,8 @@ def compare(
         "splits": [],
         "runs": [],
     }
+    if candidates is not None:  # only then: the record of a full-ranking run is unchanged
+        results["candidates"] = candidates if isinstance(candidates, str) else "given"
     out = Comparison(results)
     per_model: dict[str, dict[str, list[float]]] = {name: {} for name in models}
     split: Split | None = None
@@ -226,7 +232,7 @@ def compare(
                 "random_state": "seed" if "random_state" in params else None,
             }
         log.info("seed %d: evaluating %s", seed, name)
-        res = evaluate(model, split, k=k, ks=ks, use_valid=use_valid)
+        res = evaluate(model, split, k=k, ks=ks, use_valid=use_valid, candidates=candidates)
         metrics = res.metrics
         results["runs"].append(
             {

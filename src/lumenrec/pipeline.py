@@ -161,10 +161,10 @@ class RecommendPipeline:
 
     def can_fold_in(self) -> bool:
         """Whether users known only by a history can be scored without refit."""
-        if isinstance(self.model, SupportsFoldIn):
-            return True
-        comps = getattr(self.model, "components", None) or {}
-        return any(isinstance(c, SupportsFoldIn) for c in comps.values())
+        if not isinstance(self.model, SupportsFoldIn):
+            return False
+        comps = getattr(self.model, "components", None)
+        return comps is None or any(isinstance(c, SupportsFoldIn) for c in comps.values())
 
     def live_item(self, item_id: str) -> bool:
         """True when ``item_id`` is in the vocabulary and not deleted."""
@@ -293,28 +293,9 @@ class RecommendPipeline:
 
     def _fold_in(self, row: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray | str]:
         model = self.model
-        if isinstance(model, SupportsFoldIn):
-            return np.asarray(model.score_history(row), np.float32), self._default_route()
-        from lumenrec.fusion.linear import WeightedSum
-        from lumenrec.fusion.rrf import ReciprocalRankFusion
-
-        counts = model.item_counts_
-        comp = {}
-        for name, c in model.components.items():
-            if not isinstance(c, SupportsFoldIn):
-                continue
-            s = np.full((1, self.n_items), np.nan, np.float32)
-            s[:, : c.n_items_] = c.score_history(row[:, : c.n_items_])
-            if name != model.text:
-                s[:, counts == 0] = np.nan
-            comp[name] = s
-        weights = {n: w for n, w in model.weights_.items() if n in comp}
-        if model.fusion == "rrf":
-            fused = ReciprocalRankFusion(weights=weights).fuse(comp)
-        else:
-            fused = WeightedSum(weights, normalize=model.normalize).fuse(comp)
-        routes = np.where(counts == 0, "text", "cf").astype(object)
-        return fused, routes
+        scores = np.asarray(model.score_history(row), np.float32)
+        routes = model.item_routes() if hasattr(model, "item_routes") else self._default_route()
+        return scores, routes
 
     def _rank(
         self,

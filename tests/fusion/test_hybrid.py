@@ -126,3 +126,17 @@ def test_learned_needs_a_dataset():
     mat = sp.random(30, 20, density=0.3, format="csr", random_state=0)
     with pytest.raises(Exception, match="needs"):
         HybridRecommender({"cf": EASE()}, text=None, fusion="learned").fit(mat)
+
+
+def test_fold_in_equals_score_for_a_training_users_history(clusters):
+    model = HybridRecommender(
+        {
+            "cf": EASE(regularization=10.0),
+            "text": ContentRecommender(encoder="hashing", half_life=float("inf")),
+        }
+    ).fit(clusters)
+    rows = clusters.matrix[:6].copy()
+    rows.data[:] = 1.0
+    np.testing.assert_allclose(model.score_history(rows), model.score(np.arange(6)), atol=1e-4)
+    routes = model.item_routes()
+    assert routes.shape == (clusters.n_items,) and set(routes) == {"cf"}

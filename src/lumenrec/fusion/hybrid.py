@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import NDArray
 
 from lumenrec._params import check_is_fitted
 from lumenrec.errors import ArtifactError, ConfigError, DataError
 from lumenrec.fusion.linear import WeightedSum
 from lumenrec.fusion.normalize import NORMALIZERS, normalize_scores
 from lumenrec.fusion.rrf import ReciprocalRankFusion
-from lumenrec.models.base import BaseRecommender
+from lumenrec.models.base import BaseRecommender, SupportsFoldIn
 from lumenrec.persistence import read_artifact, write_artifact
 from lumenrec.types import IndexArray, PathLike, Recommendations, ScoreMatrix
 
@@ -226,16 +227,56 @@ class HybridRecommender(BaseRecommender):
         return full if items is None else full[:, items]
 
     def _fuse_rows(self, users: IndexArray) -> ScoreMatrix:
-        comp = self.component_scores(users)
+        return self._fuse(self.component_scores(users))
+
+    def _fuse(self, comp: dict[str, ScoreMatrix]) -> ScoreMatrix:
+        """Fuse masked component scores (full catalogue rows); popularity for empty rows."""
+        weights = {name: w for name, w in self.weights_.items() if name in comp}
         if self.fusion == "rrf":
-            fused = ReciprocalRankFusion(weights=self.weights_).fuse(comp)
+            fused = ReciprocalRankFusion(weights=weights).fuse(comp)
             fused[np.all([np.isnan(s) for s in comp.values()], axis=0)] = np.nan
         else:
-            fused = WeightedSum(self.weights_, normalize=self.normalize).fuse(comp)
+            fused = WeightedSum(weights, normalize=self.normalize).fuse(comp)
         empty = np.isnan(fused).all(axis=1)
         if empty.any():  # neither history nor text: popularity, on the same normalised scale
             fused[empty] = normalize_scores(self.item_counts_[None, :], self.normalize)[0]
         return fused
+
+    def score_history(
+        self, histories: sp.csr_matrix, items: IndexArray | None = None
+    ) -> ScoreMatrix:
+        """Fold-in: fuse the components that can score histories (users not in training).
+
+        Parameters
+        ----------
+        histories : sparse matrix of shape (n, n_items_), float
+        items : array of int, optional
+
+        Returns
+        -------
+        ndarray of shape (n, len(items) or n_items_), float32
+            Cold items are scored by the text component only, as in :meth:`score`.
+        """
+        check_is_fitted(self)
+        hist = sp.csr_matrix(histories, dtype=np.float32)
+        comp = {}
+        for name, model in self.components.items():
+            if not isinstance(model, SupportsFoldIn):
+                continue
+            s = np.full((hist.shape[0], self.n_items_), np.nan, np.float32)
+            s[:, : model.n_items_] = model.score_history(hist[:, : model.n_items_])
+            if name != self.text:
+                s[:, self.item_counts_ == 0] = np.nan
+            comp[name] = s
+        if not comp:
+            msg = "no component of this hybrid can score histories (fold-in)"
+            raise ConfigError(msg)
+        fused = self._fuse(comp)
+        return fused if items is None else fused[:, np.asarray(items)]
+
+    def item_routes(self) -> NDArray[np.object_]:
+        """Route of each item for a user with history: ``"text"`` for cold items, else ``"cf"``."""
+        return np.where(self.item_counts_ == 0, "text", "cf").astype(object)
 
     def recommend(self, users: IndexArray, k: int = 10, **kwargs: Any) -> Recommendations:
         """Top-k like every model, plus ``routes``: ``"cf"``, ``"text"`` or ``"popular"``."""

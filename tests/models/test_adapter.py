@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 
 import numpy as np
@@ -81,7 +82,7 @@ def test_cold_items_reach_same_topic_users(topics, fitted):
 
 def test_add_items_reach_same_topic_users(topics, fitted):
     data, cold = topics
-    model = TextAdapter(**FAST, random_state=0).fit(data)
+    model = copy.deepcopy(fitted)
     before = model.n_items_
     rows = data.catalog.iloc[cold[:4]]
     new = model.add_items(rows)

@@ -228,8 +228,14 @@ def evaluate_command(
         str, typer.Option("--protocol", "-p", help=f"Split protocol: {', '.join(PROTOCOL_HELP)}.")
     ] = "p1",
     models: Annotated[
-        str, typer.Option("--models", "-m", help="Comma-separated model names.")
-    ] = ",".join(MODELS),
+        str,
+        typer.Option(
+            "--models",
+            "-m",
+            help=f"Comma-separated model names, from: {', '.join(MODELS)}. The default is "
+            "the collaborative ones; text models (content, adapter, hybrid) encode the catalogue.",
+        ),
+    ] = "pop,itemknn,ease,als,bpr",
     params: Annotated[
         str | None,
         typer.Option(

@@ -12,6 +12,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import click
@@ -41,6 +42,15 @@ VerboseOpt = Annotated[
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors; no progress bars.")]
 DebugOpt = Annotated[
     bool, typer.Option("--debug", help="Show full tracebacks for data and usage errors.")
+]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Where built-in datasets are stored.")
+]
+ColUserOpt = Annotated[str, typer.Option("--col-user", help="User id column.")]
+ColItemOpt = Annotated[str, typer.Option("--col-item", help="Item id column.")]
+ColRatingOpt = Annotated[str, typer.Option("--col-rating", help="Rating column ('' to ignore).")]
+ColTimestampOpt = Annotated[
+    str, typer.Option("--col-timestamp", help="Timestamp column ('' to ignore).")
 ]
 
 _HANDLER_TAG = "_lumenrec_cli_handler"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from lumenrec.cli._common import (
+    DataDirOpt,
     DebugOpt,
     QuietOpt,
     VerboseOpt,
@@ -73,9 +74,7 @@ def encode(
         Path | None,
         typer.Option("--items", help="Item catalogue file (CSV/TSV/Parquet with item_id)."),
     ] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Where built-in datasets are stored.")
-    ] = None,
+    data_dir: DataDirOpt = None,
     fields: Annotated[
         str | None,
         typer.Option(

@@ -11,6 +11,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from lumenrec.cli._common import (
+    ColItemOpt,
+    ColRatingOpt,
+    ColTimestampOpt,
+    ColUserOpt,
+    DataDirOpt,
     DebugOpt,
     QuietOpt,
     VerboseOpt,
@@ -269,17 +274,11 @@ def evaluate_command(
     items: Annotated[
         Path | None, typer.Option("--items", help="Item catalogue file (with item_id) for a file.")
     ] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Where built-in datasets are stored.")
-    ] = None,
-    col_user: Annotated[str, typer.Option("--col-user", help="User id column.")] = "user_id",
-    col_item: Annotated[str, typer.Option("--col-item", help="Item id column.")] = "item_id",
-    col_rating: Annotated[
-        str, typer.Option("--col-rating", help="Rating column ('' to ignore).")
-    ] = "rating",
-    col_timestamp: Annotated[
-        str, typer.Option("--col-timestamp", help="Timestamp column ('' to ignore).")
-    ] = "timestamp",
+    data_dir: DataDirOpt = None,
+    col_user: ColUserOpt = "user_id",
+    col_item: ColItemOpt = "item_id",
+    col_rating: ColRatingOpt = "rating",
+    col_timestamp: ColTimestampOpt = "timestamp",
     download: Annotated[
         bool,
         typer.Option(

@@ -111,4 +111,3 @@ def serve_command(
             server_header=False,
             workers=1,
         )
-

@@ -11,6 +11,11 @@ from typing import Annotated, Any
 import typer
 
 from lumenrec.cli._common import (
+    ColItemOpt,
+    ColRatingOpt,
+    ColTimestampOpt,
+    ColUserOpt,
+    DataDirOpt,
     DebugOpt,
     QuietOpt,
     VerboseOpt,
@@ -72,17 +77,11 @@ def train_command(
             "--params", help="Model parameters, e.g. 'regularization=300,encoder=hashing'."
         ),
     ] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Where built-in datasets are stored.")
-    ] = None,
-    col_user: Annotated[str, typer.Option("--col-user", help="User id column.")] = "user_id",
-    col_item: Annotated[str, typer.Option("--col-item", help="Item id column.")] = "item_id",
-    col_rating: Annotated[
-        str, typer.Option("--col-rating", help="Rating column ('' to ignore).")
-    ] = "rating",
-    col_timestamp: Annotated[
-        str, typer.Option("--col-timestamp", help="Timestamp column ('' to ignore).")
-    ] = "timestamp",
+    data_dir: DataDirOpt = None,
+    col_user: ColUserOpt = "user_id",
+    col_item: ColItemOpt = "item_id",
+    col_rating: ColRatingOpt = "rating",
+    col_timestamp: ColTimestampOpt = "timestamp",
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")
     ] = False,

@@ -34,7 +34,11 @@ ANCHORS: dict[tuple[str, str], dict[str, dict[str, float]]] = {
     ("ml-100k", "p1"): {
         "BiVAE (MS Recommenders)": {"ndcg@10": 0.4751, "precision@10": 0.4118, "recall@10": 0.2191},
         "BPR (MS Recommenders)": {"ndcg@10": 0.4420, "precision@10": 0.3882, "recall@10": 0.2125},
-        "LightGCN (MS Recommenders)": {"ndcg@10": 0.4198, "precision@10": 0.3796, "recall@10": 0.1443},
+        "LightGCN (MS Recommenders)": {
+            "ndcg@10": 0.4198,
+            "precision@10": 0.3796,
+            "recall@10": 0.1443,
+        },
         "SAR (MS Recommenders)": {"ndcg@10": 0.3825, "precision@10": 0.3308, "recall@10": 0.1764},
     },
     ("amazon-beauty", "p2"): {
@@ -71,7 +75,9 @@ def _grid(name: str, overrides: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 def _tuning_split(data, protocol: str, seed: int):
     if protocol in ("p1", "p1-item"):
-        return split_p1(data, seed, stratify="item" if protocol == "p1-item" else "user", validation=True)
+        return split_p1(
+            data, seed, stratify="item" if protocol == "p1-item" else "user", validation=True
+        )
     split = protocol_split(data, protocol, seed=seed)
     if split.valid is None:
         msg = f"protocol {protocol} has no validation part to tune on"
@@ -83,11 +89,16 @@ def tune(name: str, data, protocol: str, seed: int, k: int, overrides) -> tuple[
     split = _tuning_split(data, protocol, seed)
     trials = []
     for params in _grid(name, overrides):
-        model = make_model(name, {**params, **({"random_state": seed} if name in ("als", "bpr") else {})})
+        model = make_model(
+            name, {**params, **({"random_state": seed} if name in ("als", "bpr") else {})}
+        )
         res = evaluate(model, split, k=k, ks=(k,), use_valid=True)
         score = res.summary[f"ndcg@{k}"]
         trials.append({"params": params, f"valid_ndcg@{k}": score, "fit_time": res.fit_time})
-        print(f"  tune {name} {params}: valid ndcg@{k}={score:.4f} ({res.fit_time:.1f}s)", file=sys.stderr)
+        print(
+            f"  tune {name} {params}: valid ndcg@{k}={score:.4f} ({res.fit_time:.1f}s)",
+            file=sys.stderr,
+        )
     best = max(trials, key=lambda t: t[f"valid_ndcg@{k}"])
     return best["params"], trials
 
@@ -100,7 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--grid", default="{}", help='JSON overrides, e.g. {"ease": {"regularization": [300]}}')
+    ap.add_argument(
+        "--grid", default="{}", help='JSON overrides, e.g. {"ease": {"regularization": [300]}}'
+    )
     ap.add_argument("--out", default=None, help="result name (default <protocol>_<dataset>)")
     args = ap.parse_args(argv)
     start = time.perf_counter()
@@ -112,9 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in names:
         best, trials = tune(name, data, args.protocol, seeds[0], args.k, overrides.get(name, {}))
         tuned[name] = {"best_params": best, "trials": trials}
-    factories = {
-        name: (lambda n=name: make_model(n, tuned[n]["best_params"])) for name in names
-    }
+    factories = {name: (lambda n=name: make_model(n, tuned[n]["best_params"])) for name in names}
     comparison = compare(factories, data, args.protocol, seeds, k=args.k, ks=(5, 10, 20))
     results = comparison.results
     results["tuning"] = {

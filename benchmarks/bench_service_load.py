@@ -1,0 +1,208 @@
+"""Load on loopback: ``lumenrec serve`` with a 20k-item, 64-factor model, driven by wrk.
+
+Reads: ``GET /recommend/{user}?k=10`` over rotating users (result cache off, so every request scores
+20,000 items; and once with the cache on). Writes: ``POST /feedback`` with unique event ids and the
+API key, ``synchronous=FULL``; afterwards the store's row count is compared with the acknowledged
+(2xx) requests. The rate limiter is off (it would otherwise be the thing measured).
+
+Usage: ``python benchmarks/bench_service_load.py [--duration 15] [--connections 4]``
+(needs ``wrk``: ``apt-get install wrk``). Writes ``benchmarks/results/service_load.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+from _common import hardware, write_json
+
+from lumenrec.data import from_pandas
+from lumenrec.models.als import ImplicitALS
+from lumenrec.persistence import library_versions
+from lumenrec.pipeline import RecommendPipeline
+from lumenrec.serving.registry import ModelRegistry
+
+KEY = "bench-key-0123456789abcdef"
+READ_LUA = """
+counter = 0
+request = function()
+  counter = (counter % {n}) + 1
+  return wrk.format("GET", "/recommend/u" .. counter .. "?k=10")
+end
+"""
+WRITE_LUA = """
+counter = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-API-Key"] = "{key}"
+request = function()
+  counter = counter + 1
+  local body = string.format('{{"user_id":"u%d","item_id":"i%d","event_id":"load-%d"}}',
+                             counter % {n_users}, counter % {n_items}, counter)
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def synthetic(n_users: int, n_items: int, per_user: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    pop = rng.zipf(1.3, size=n_items).astype(float)
+    p = pop / pop.sum()
+    users = np.repeat(np.arange(n_users), per_user)
+    items = rng.choice(n_items, size=len(users), p=p)
+    df = pd.DataFrame({"user_id": [f"u{u}" for u in users], "item_id": [f"i{i}" for i in items]})
+    return from_pandas(df.drop_duplicates(), name=f"synthetic-{n_users}x{n_items}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_wrk(url: str, script: str, connections: int, duration: int, tmp: Path) -> dict:
+    lua = tmp / "script.lua"
+    lua.write_text(script)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(lua), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def ms(label: str) -> float:
+        m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "requests": total,
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": ms("50"),
+        "p90_ms": ms("90"),
+        "p99_ms": ms("99"),
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(1).strip() if errors else None,
+        "wrk_output": out,
+    }
+
+
+def serve(model_dir: Path, db: Path, port: int, log: Path, cache: bool) -> subprocess.Popen:
+    env = {**os.environ, "LUMENREC_API_KEY": KEY, "LUMENREC_RATE_LIMIT": "0"}
+    env["LUMENREC_CACHE_SIZE"] = "10000" if cache else "0"
+    env.pop("OPENBLAS_NUM_THREADS", None)  # the service must pin BLAS itself (L5)
+    cmd = [sys.executable, "-m", "lumenrec", "serve", "--model-dir", str(model_dir)]
+    cmd += ["--db", str(db), "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    msg = f"server did not become ready; see {log}"
+    raise SystemExit(msg)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--users", type=int, default=5000)
+    ap.add_argument("--items", type=int, default=20000)
+    ap.add_argument("--duration", type=int, default=15)
+    ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--write-connections", type=int, default=8)
+    args = ap.parse_args(argv)
+    if shutil.which("wrk") is None:
+        msg = "wrk is needed: apt-get install wrk"
+        raise SystemExit(msg)
+    start = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix="lumenrec-load-"))
+    data = synthetic(args.users, args.items, per_user=40)
+    model = ImplicitALS(n_factors=64, n_epochs=5, random_state=0)
+    ModelRegistry(tmp / "models").publish(RecommendPipeline.fit(model, data))
+    results: dict = {
+        "benchmark": "service_load",
+        "protocol": (
+            f"1 uvicorn worker on 127.0.0.1; wrk -t1 -c{args.connections} -d{args.duration}s over "
+            f"{args.users} rotating users, k=10, catalogue {data.n_items} items x 64 factors (ALS); "
+            f"writes: wrk -t1 -c{args.write_connections} POST /feedback, unique event ids, "
+            "synchronous=FULL; rate limiter off; client and server share the 2 cores"
+        ),
+        "data": {"name": data.name, "fingerprint": data.fingerprint(), "n_events": data.n_events},
+        "versions": {**library_versions(), "wrk": "4.1.0"},
+        "hardware": hardware(),
+    }
+    for label, cache in (("reads_no_cache", False), ("reads_cache", True)):
+        port = free_port()
+        proc = serve(tmp / "models", tmp / f"{label}.sqlite", port, tmp / f"{label}.log", cache)
+        try:
+            ready = httpx.get(f"http://127.0.0.1:{port}/health/ready").json()
+            res = run_wrk(
+                f"http://127.0.0.1:{port}",
+                READ_LUA.format(n=args.users),
+                args.connections,
+                args.duration,
+                tmp,
+            )
+            res["blas_threads"] = ready.get("blas_threads")
+            results[label] = res
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    port = free_port()
+    db = tmp / "writes.sqlite"
+    proc = serve(tmp / "models", db, port, tmp / "writes.log", False)
+    try:
+        res = run_wrk(
+            f"http://127.0.0.1:{port}/feedback",
+            WRITE_LUA.format(key=KEY, n_users=args.users, n_items=args.items),
+            args.write_connections,
+            max(5, args.duration * 2 // 3),
+            tmp,
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    with sqlite3.connect(db) as con:
+        res["rows_in_store"] = con.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    res["acknowledged"] = res["requests"] - res["non_2xx"]
+    results["writes"] = res
+    results["gates"] = {
+        "issue5_reads": "≥ 800 req/s and p99 ≤ 15 ms (wrk -c4, 20k items)",
+        "issue5_writes": "≥ 300 writes/s and p99 ≤ 50 ms",
+        "reads_no_cache_met": results["reads_no_cache"]["requests_per_s"] >= 800
+        and results["reads_no_cache"]["p99_ms"] <= 15,
+        "writes_met": res["requests_per_s"] >= 300 and res["p99_ms"] <= 50,
+        "no_lost_writes": res["rows_in_store"] >= res["acknowledged"],
+    }
+    results["wall_time"] = time.perf_counter() - start
+    for label in ("reads_no_cache", "reads_cache", "writes"):
+        r = results[label]
+        print(
+            f"{label}: {r['requests_per_s']:.0f} req/s, p50 {r['p50_ms']:.1f} ms, "
+            f"p99 {r['p99_ms']:.1f} ms, non-2xx {r['non_2xx']}"
+        )
+    print("rows in store", res["rows_in_store"], "acknowledged", res["acknowledged"])
+    print("wrote", write_json("service_load", results))
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -86,6 +86,23 @@ def render() -> str:
             f"lift {tl['mean']:+.4f} ({tl['seeds_improved']}/{len(tl['per_seed_difference'])} seeds "
             f"improved; learned text weights {[w.get('text') for w in tl['learned_weights_per_seed']]}).\n"
         )
+    load = RESULTS / "service_load.json"
+    if load.is_file():
+        res = json.loads(load.read_text())
+        parts = []
+        for label, name in (
+            ("reads_no_cache", "reads, no result cache"),
+            ("reads_cache", "reads, cached"),
+            ("writes", "feedback writes"),
+        ):
+            r = res[label]
+            parts.append(f"{name} {r['requests_per_s']:.0f}/s (p99 {r['p99_ms']:.1f} ms)")
+        w = res["writes"]
+        out.append(
+            f"**Service load** — `{load.relative_to(REPO)}` ({res['protocol']}): "
+            + "; ".join(parts)
+            + f"; {w['rows_in_store']} rows stored for {w['acknowledged']} acknowledged writes.\n"
+        )
     extra = RESULTS / "als_vs_implicit_ml-1m-processed.json"
     if extra.is_file():
         res = json.loads(extra.read_text())

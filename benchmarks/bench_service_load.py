@@ -57,13 +57,18 @@ end
 
 
 def synthetic(n_users: int, n_items: int, per_user: int, seed: int = 0):
+    """Users with ``per_user`` events each; item popularity ∝ 1 / rank^0.8 over all items."""
     rng = np.random.default_rng(seed)
-    pop = rng.zipf(1.3, size=n_items).astype(float)
-    p = pop / pop.sum()
+    weights = 1.0 / np.arange(1, n_items + 1) ** 0.8
     users = np.repeat(np.arange(n_users), per_user)
-    items = rng.choice(n_items, size=len(users), p=p)
+    items = rng.choice(n_items, size=len(users), p=weights / weights.sum())
     df = pd.DataFrame({"user_id": [f"u{u}" for u in users], "item_id": [f"i{i}" for i in items]})
-    return from_pandas(df.drop_duplicates(), name=f"synthetic-{n_users}x{n_items}")
+    catalog = pd.DataFrame({"item_id": [f"i{i}" for i in range(n_items)]})
+    data = from_pandas(df.drop_duplicates(), items=catalog, name=f"synthetic-{n_users}x{n_items}")
+    if data.n_items != n_items or data.n_users != n_users:
+        msg = f"expected {n_users} x {n_items}, built {data.n_users} x {data.n_items}"
+        raise SystemExit(msg)
+    return data
 
 
 def free_port() -> int:

@@ -306,13 +306,8 @@ class HybridRecommender(BaseRecommender):
             msg = "adding items needs a text component that supports add_items"
             raise ConfigError(msg)
         new = self.components[self.text].add_items(items)
-        self.n_items_ = self.components[self.text].n_items_
         self.item_counts_ = np.concatenate([self.item_counts_, np.zeros(len(new), np.float32)])
-        self.seen_ = sp.csr_matrix(
-            (self.seen_.data, self.seen_.indices, self.seen_.indptr),
-            shape=(self.n_users_, self.n_items_),
-        )
-        return new
+        return self._append_items(len(new))
 
     # -- persistence and plumbing ----------------------------------------------------------
     def get_params(self) -> dict[str, Any]:

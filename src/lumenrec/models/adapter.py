@@ -400,15 +400,9 @@ class TextAdapter(BaseRecommender):
             msg = f"new item embeddings have dim {emb.shape[1]}, the adapter expects {self.item_w1_.shape[0]}"
             raise DataError(msg)
         vectors = mlp_forward(emb, self._layers("item"))
-        start = self.n_items_
         self.item_factors_ = np.vstack([self.item_factors_, vectors]).astype(np.float32)
         self.item_counts_ = np.concatenate([self.item_counts_, np.zeros(len(texts), np.float32)])
-        self.n_items_ = self.item_factors_.shape[0]
-        self.seen_ = sp.csr_matrix(
-            (self.seen_.data, self.seen_.indices, self.seen_.indptr),
-            shape=(self.n_users_, self.n_items_),
-        )
-        return np.arange(start, self.n_items_, dtype=np.int32)
+        return self._append_items(len(texts))
 
     # -- persistence -----------------------------------------------------------------------
     def _get_state(self) -> dict[str, Any]:

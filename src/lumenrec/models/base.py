@@ -309,6 +309,20 @@ class BaseRecommender:
             exclude,
         )
 
+    def _append_items(self, n_new: int) -> IndexArray:
+        """Grow the catalogue by ``n_new`` items (no interactions yet); return their indices.
+
+        Used by models that can score items from text alone (``add_items``): ``seen_`` gains
+        empty columns and ``n_items_`` grows; the model appends its own item vectors.
+        """
+        start = self.n_items_
+        self.n_items_ = start + int(n_new)
+        self.seen_ = sp.csr_matrix(
+            (self.seen_.data, self.seen_.indices, self.seen_.indptr),
+            shape=(self.n_users_, self.n_items_),
+        )
+        return np.arange(start, self.n_items_, dtype=np.int32)
+
     @staticmethod
     def _check_indices(values: Any, bound: int, name: str) -> IndexArray:
         arr = np.asarray(values)

@@ -186,14 +186,8 @@ class ContentRecommender(BaseRecommender):
         if vectors.shape[1] != self.item_embeddings_.shape[1]:
             msg = f"new item vectors have dim {vectors.shape[1]}, expected {self.item_embeddings_.shape[1]}"
             raise DataError(msg)
-        start = self.n_items_
         self.item_embeddings_ = np.vstack([self.item_embeddings_, vectors]).astype(np.float32)
-        self.n_items_ = self.item_embeddings_.shape[0]
-        self.seen_ = sp.csr_matrix(
-            (self.seen_.data, self.seen_.indices, self.seen_.indptr),
-            shape=(self.n_users_, self.n_items_),
-        )
-        return np.arange(start, self.n_items_, dtype=np.int32)
+        return self._append_items(len(vectors))
 
     def _get_state(self) -> dict[str, Any]:
         fields = getattr(self, "text_fields_", None)

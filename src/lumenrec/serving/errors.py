@@ -49,6 +49,17 @@ def _json(status: int, detail: object, request: Request) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status)
 
 
+#: LumenRec error class → HTTP status (most specific first).
+_STATUS: dict[type[Exception], int] = {
+    UnknownIdError: 404,
+    NotFittedError: 503,
+    StoreError: 503,
+    ArtifactError: 409,
+    DataError: 422,
+    ConfigError: 422,
+}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the mapping above on ``app``."""
 
@@ -60,29 +71,14 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         return _json(422, errors, request)
 
-    @app.exception_handler(UnknownIdError)
-    async def _unknown(request: Request, exc: UnknownIdError) -> JSONResponse:
-        return _json(404, str(exc), request)
+    # Starlette picks the handler of the nearest class in the exception's MRO, so
+    # UnknownIdError (a DataError) gets 404 while other DataErrors get 422.
+    async def _mapped(request: Request, exc: Exception) -> JSONResponse:
+        status = next(code for cls, code in _STATUS.items() if isinstance(exc, cls))
+        return _json(status, str(exc), request)
 
-    @app.exception_handler(NotFittedError)
-    async def _not_ready(request: Request, exc: NotFittedError) -> JSONResponse:
-        return _json(503, str(exc), request)
-
-    @app.exception_handler(StoreError)
-    async def _store(request: Request, exc: StoreError) -> JSONResponse:
-        return _json(503, str(exc), request)
-
-    @app.exception_handler(ArtifactError)
-    async def _artifact(request: Request, exc: ArtifactError) -> JSONResponse:
-        return _json(409, str(exc), request)
-
-    @app.exception_handler(DataError)
-    async def _data(request: Request, exc: DataError) -> JSONResponse:
-        return _json(422, str(exc), request)
-
-    @app.exception_handler(ConfigError)
-    async def _config(request: Request, exc: ConfigError) -> JSONResponse:
-        return _json(422, str(exc), request)
+    for cls in _STATUS:
+        app.add_exception_handler(cls, _mapped)
 
     @app.exception_handler(ServiceError)
     async def _service(request: Request, exc: ServiceError) -> JSONResponse:

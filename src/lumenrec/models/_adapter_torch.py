@@ -4,38 +4,15 @@ the fitted adapters are plain numpy arrays, so loading and serving need no torch
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from lumenrec.errors import ConfigError
+from lumenrec.models._torch_train import import_torch, resolve_device
 
 __all__ = ["train_adapter"]
 
 log = logging.getLogger(__name__)
-
-
-def _torch_device(spec: str) -> tuple[Any, Any]:
-    """``(torch, device)`` for a device spec ("auto" = cuda when available)."""
-    try:
-        import torch
-    except ImportError as err:
-        from lumenrec.errors import missing_dependency
-
-        missing = missing_dependency("torch", "torch")
-        raise missing from err
-    if spec == "auto":
-        return torch, torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except (RuntimeError, TypeError) as err:
-        msg = f"device must be 'auto' or a torch device such as 'cpu' or 'cuda:0' (got {spec!r})"
-        raise ConfigError(msg) from err
-    if device.type == "cuda" and not torch.cuda.is_available():
-        msg = f"device is {spec!r} but CUDA is not available; use device='auto' or 'cpu'"
-        raise ConfigError(msg)
-    return torch, device
 
 
 def train_adapter(
@@ -63,7 +40,7 @@ def train_adapter(
     of ``f(text_i)`` are the CF vectors of ``rows`` (see :class:`~lumenrec.models.adapter.TextAdapter`).
     ``side="user"``: rows are users, ``other`` the fixed item vectors ranked for ``g``.
     """
-    torch, dev = _torch_device(device)
+    torch, dev = import_torch(), resolve_device(device)
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     d, f = inputs.shape[1], targets.shape[1]

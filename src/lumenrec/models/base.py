@@ -9,7 +9,9 @@ persistence, parameter introspection — lives here.
 from __future__ import annotations
 
 import logging
+import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
@@ -344,6 +346,13 @@ class BaseRecommender:
     def _set_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`_get_state` returned."""
 
+    def _get_files(self) -> dict[str, bytes]:
+        """Extra artifact files beyond ``arrays.npz`` (e.g. ``weights.safetensors``)."""
+        return {}
+
+    def _set_files(self, files: dict[str, bytes]) -> None:
+        """Restore what :meth:`_get_files` returned (files verified by sha256)."""
+
     def save(self, path: PathLike) -> None:
         """Write an artifact directory (manifest.json + arrays.npz); no pickle."""
         check_is_fitted(self)
@@ -354,7 +363,14 @@ class BaseRecommender:
             "n_items_": int(self.n_items_),
             **self._get_state(),
         }
-        write_artifact(path, cls=type(self), params=get_params(self), arrays=arrays, state=state)
+        write_artifact(
+            path,
+            cls=type(self),
+            params=get_params(self),
+            arrays=arrays,
+            state=state,
+            extra_files=self._get_files(),
+        )
 
     @classmethod
     def load(cls, path: PathLike) -> Self:
@@ -373,6 +389,13 @@ class BaseRecommender:
         if missing:
             msg = f"model at {path} is corrupt: arrays {missing} are missing"
             raise ArtifactError(msg)
+        root = Path(os.fspath(path))
+        files = {
+            name: (root / name).read_bytes()
+            for name in manifest.get("files", {})
+            if name not in ("manifest.json", "arrays.npz")
+        }
+        model._set_files(files)
         model._set_state(state)
         return model
 

@@ -13,7 +13,8 @@ from numpy.typing import NDArray
 from lumenrec._params import Interval, Options, check_is_fitted
 from lumenrec._progress import progress
 from lumenrec._random import derive_seed
-from lumenrec.errors import ConfigError, DataError, missing_dependency
+from lumenrec.errors import DataError
+from lumenrec.models._torch_train import import_torch, resolve_device
 from lumenrec.models.base import BaseRecommender
 from lumenrec.types import IndexArray, ScoreMatrix, Seed
 
@@ -29,15 +30,6 @@ _FOLD_IN_STEPS = 50
 _FOLD_IN_NEGATIVES = 16
 _FOLD_IN_TRIPLES = 1 << 18  # triples per fold-in chunk (bounds memory)
 _NEG_BLOCK = 256  # history positions per seeded block of the fold-in negative table
-
-
-def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as err:
-        missing = missing_dependency("torch", "torch")
-        raise missing from err
-    return torch
 
 
 def sample_negatives(
@@ -154,25 +146,12 @@ class BPR(BaseRecommender):
         self.random_state = random_state
         self.progress = progress
 
-    def _torch_device(self, torch: Any) -> Any:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            device = torch.device(self.device)
-        except (RuntimeError, TypeError) as err:
-            msg = f"device must be 'auto' or a torch device string such as 'cpu' or 'cuda:0' (got {self.device!r})"
-            raise ConfigError(msg) from err
-        if device.type == "cuda" and not torch.cuda.is_available():
-            msg = f"device is {self.device!r} but CUDA is not available; use device='auto' or 'cpu'"
-            raise ConfigError(msg)
-        return device
-
     # -- fitting ---------------------------------------------------------------------------
     def _fit(
         self, user_items: sp.csr_matrix, rng: np.random.Generator, data: Dataset | None
     ) -> None:
-        torch = _torch()
-        device = self._torch_device(torch)
+        torch = import_torch()
+        device = resolve_device(self.device)
         positives = user_items.copy()
         positives.data = (positives.data > 0).astype(np.float32)
         positives.eliminate_zeros()
@@ -264,7 +243,7 @@ class BPR(BaseRecommender):
             Zero rows for empty histories (their scores are the item biases).
         """
         check_is_fitted(self)
-        torch = _torch()
+        torch = import_torch()
         hist = sp.csr_matrix(histories, dtype=np.float32)
         if hist.shape[1] != self.n_items_:
             msg = f"histories has {hist.shape[1]} columns but the model has {self.n_items_} items"

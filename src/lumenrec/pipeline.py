@@ -36,6 +36,7 @@ _VOCAB_USERS, _VOCAB_ITEMS, _CATALOG = (
     "vocab-items.parquet",
     "catalog.parquet",
 )
+_ANN_INDEX, _ANN_LABELS = "ann-hnsw.faiss", "ann-labels.npy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,7 @@ class RecommendPipeline:
     def __post_init__(self) -> None:
         self._lock = _RWLock()
         self._deleted_items: set[int] = set()
+        self.ann: Any = None  # an HNSWIndex when retrieval is approximate (see use_ann)
         seen = self.model.seen_
         self._popularity = np.bincount(seen.indices, minlength=self.model.n_items_).astype(
             np.float32
@@ -210,10 +212,24 @@ class RecommendPipeline:
                 if u >= 0:
                     base = self.model.seen_[u]
                     row = base.maximum(row) if base.nnz else row
+                if self.ann is not None:
+                    from lumenrec.retrieval import history_query
+
+                    query = history_query(self.model, row)
+                    items = self._ann_list(query, k, excl | {int(i) for i in row.indices})
+                    return Ranked(items, None, True, u >= 0)
                 scores, routes = self._fold_in(row)
                 return Ranked(self._rank(scores, routes, k, excl, row), None, True, u >= 0)
             if u >= 0:  # (a history the model cannot fold in still counts as seen)
                 excl |= {int(i) for i in row.indices}
+                if self.ann is not None:
+                    from lumenrec.retrieval import user_query
+
+                    seen = self.model.seen_
+                    excl |= {int(i) for i in seen.indices[seen.indptr[u] : seen.indptr[u + 1]]}
+                    return Ranked(
+                        self._ann_list(user_query(self.model, u), k, excl), None, False, True
+                    )
                 return Ranked(self._model_list(u, k, excl), None, False, True)
             text = self.text_model()
             if profile and text is not None:
@@ -280,6 +296,10 @@ class RecommendPipeline:
             routes = [self._default_route()] * int(keep.sum())
         return self._listing(recs.items[0][keep], recs.scores[0][keep], routes)
 
+    def _ann_list(self, query: np.ndarray, k: int, excl: set[int]) -> list[dict[str, Any]]:
+        items, scores = self.ann.search(query, k, excl)
+        return self._listing(items, scores, [self._default_route()] * len(items))
+
     def _listing(self, idx: np.ndarray, scores: np.ndarray, routes: Any) -> list[dict[str, Any]]:
         ids = self.items.lookup(idx)
         return [
@@ -317,6 +337,69 @@ class RecommendPipeline:
         labels = [routes] * len(idx) if isinstance(routes, str) else routes[idx]
         return self._listing(idx, vals[0][keep], labels)
 
+    # -- retrieval -------------------------------------------------------------------------
+    @property
+    def retrieval(self) -> str:
+        """``"ann"`` when an HNSW index serves the model's lists, else ``"exact"``."""
+        return "exact" if self.ann is None else "ann"
+
+    def supports_ann(self) -> bool:
+        """Whether the model exposes user/item factor matrices (ALS, BPR, ...)."""
+        from lumenrec.retrieval import has_factors
+
+        return has_factors(self.model)
+
+    def use_ann(self, index: Any = None, **params: Any) -> Any:
+        """Serve lists from an HNSW index (built from the model's factors unless given).
+
+        Parameters
+        ----------
+        index : HNSWIndex, optional
+            A ready index over this model's items (e.g. loaded with the artifact).
+        **params
+            :class:`~lumenrec.retrieval.HNSWIndex` settings for a new index.
+
+        Returns
+        -------
+        HNSWIndex
+            The index now serving; the pipeline's deleted items are tombstoned in it.
+
+        Raises
+        ------
+        ConfigError
+            The model has no factor matrices (use exact retrieval).
+        """
+        from lumenrec.retrieval import HNSWIndex, factor_vectors
+
+        vectors = factor_vectors(self.model) if index is None else None
+        if index is None:
+            index = HNSWIndex(vectors, **params)
+        if index.n_items != self.model.n_items_:
+            msg = f"ANN index covers {index.n_items} items, the model {self.model.n_items_}"
+            raise ArtifactError(msg)
+        with self._lock.write():
+            index.delete(self._deleted_items)
+            self.ann = index
+        return index
+
+    def use_exact(self) -> None:
+        """Serve lists by scoring every item (drop the ANN index)."""
+        with self._lock.write():
+            self.ann = None
+
+    def _compact_ann(self) -> None:
+        """Rebuild the HNSW graph without tombstones (reads go on meanwhile)."""
+        with self._lock.read():
+            index = self.ann
+            if index is None or not index.needs_rebuild:
+                return
+        fresh = index.compacted()  # minutes for huge catalogues: outside the write lock
+        with self._lock.write():
+            if self.ann is index:
+                fresh.delete(self._deleted_items)  # deletions made while it was building
+                self.ann = fresh
+        log.info("ANN index rebuilt without %d tombstones", len(index.tombstones))
+
     # -- catalogue changes -----------------------------------------------------------------
     def add_items(self, frame: pd.DataFrame, texts: Sequence[str] | None = None) -> dict[str, list]:
         """Add new items (embedded at once via the model's ``add_items``) or update known ones.
@@ -344,6 +427,7 @@ class RecommendPipeline:
             updated = [i for i, k in zip(ids, known, strict=True) if k >= 0]
             for k in known[~new_mask]:
                 self._deleted_items.discard(int(k))
+            revived = [] if self.ann is None else self.ann.undelete(known[~new_mask])
             added = [i for i, m in zip(ids, new_mask, strict=True) if m]
             if added:
                 if not hasattr(self.model, "add_items"):
@@ -363,6 +447,8 @@ class RecommendPipeline:
                     [self._popularity, np.zeros(len(added), np.float32)]
                 )
             self.catalog = _merge_catalog(self.catalog, frame, self.items)
+        if revived:  # compacted away earlier: rebuild the graph over the live items
+            self.use_ann(**self.ann.params())
         return {"added": added, "updated": updated}
 
     def delete_items(self, item_ids: Sequence[str]) -> int:
@@ -371,6 +457,10 @@ class RecommendPipeline:
             idx = {int(i) for i in self.items.index(list(item_ids), missing="ignore") if i >= 0}
             new = idx - self._deleted_items
             self._deleted_items |= idx
+            if self.ann is not None:
+                self.ann.delete(idx)
+        if self.ann is not None and self.ann.needs_rebuild:
+            self._compact_ann()
         return len(new)
 
     def deleted_items(self) -> list[str]:
@@ -428,6 +518,10 @@ class RecommendPipeline:
         extra = {_VOCAB_USERS: _ids_bytes(self.users), _VOCAB_ITEMS: _ids_bytes(self.items)}
         if self.catalog is not None:
             extra[_CATALOG] = _frame_bytes(self.catalog.reset_index())
+        ann_params = None
+        if self.ann is not None:
+            extra[_ANN_INDEX], extra[_ANN_LABELS] = self.ann.to_bytes()
+            ann_params = self.ann.params()
         state = {
             "events_watermark": int(self.events_watermark),
             "trained_at": float(self.trained_at),
@@ -435,6 +529,7 @@ class RecommendPipeline:
             "metadata": self.metadata,
             "n_users": self.n_users,
             "n_items": self.n_items,
+            "ann": ann_params,
         }
         write_artifact(
             path,
@@ -480,6 +575,13 @@ class RecommendPipeline:
             metadata=dict(state.get("metadata", {})),
             version=root.name,
         )
+        if state.get("ann") and (root / _ANN_INDEX).is_file():
+            from lumenrec.retrieval import HNSWIndex
+
+            index = HNSWIndex.from_bytes(
+                (root / _ANN_INDEX).read_bytes(), (root / _ANN_LABELS).read_bytes(), **state["ann"]
+            )
+            pipeline.use_ann(index)
         pipeline.check()
         return pipeline
 

@@ -40,6 +40,8 @@ ALLOWED_CLASSES: frozenset[str] = frozenset(
         "lumenrec.models.ease.EASE",
         "lumenrec.models.als.ImplicitALS",
         "lumenrec.models.bpr.BPR",
+        "lumenrec.models.multvae.MultVAE",
+        "lumenrec.models.lightgcn.LightGCN",
         "lumenrec.models.content.ContentRecommender",
         "lumenrec.models.adapter.TextAdapter",
         "lumenrec.fusion.hybrid.HybridRecommender",

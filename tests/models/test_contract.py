@@ -34,6 +34,27 @@ FACTORIES: dict[str, Callable[[], BaseRecommender]] = {
     "ease": _factory("ease", "EASE", regularization=10.0),
     "als": _factory("als", "ImplicitALS", n_factors=16, n_epochs=15, random_state=0),
     "bpr": _factory("bpr", "BPR", n_factors=16, n_epochs=40, random_state=0),
+    "multvae": _factory(
+        "multvae",
+        "MultVAE",
+        hidden_dim=64,
+        latent_dim=16,
+        batch_size=32,
+        learning_rate=1e-2,
+        n_epochs=30,
+        valid_fraction=0.0,
+        random_state=0,
+    ),
+    "lightgcn": _factory(
+        "lightgcn",
+        "LightGCN",
+        n_factors=16,
+        batch_size=128,
+        learning_rate=0.02,
+        n_epochs=30,
+        valid_fraction=0.0,
+        random_state=0,
+    ),
     "content": _factory("content", "ContentRecommender", encoder="hashing"),
     "adapter": _factory(
         "adapter",
@@ -61,6 +82,21 @@ FACTORIES["hybrid"] = _hybrid
 PERSONALISED = [name for name in FACTORIES if name != "pop"]
 #: Models that learn from interactions alone (the checkerboard has no item text).
 COLLABORATIVE = [name for name in PERSONALISED if name not in ("content", "hybrid", "adapter")]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """The torch models here are tiny: one intra-op thread avoids oversubscribing small
+    (2-core, shared) machines, where two spinning threads made a 0.2 s fit take seconds."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(params=list(FACTORIES))

@@ -60,6 +60,12 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
             "lumenrec.models.als", "ImplicitALS", _NONE, "implicit-feedback matrix factorisation"
         ),
         "bpr": ModelSpec("lumenrec.models.bpr", "BPR", _NONE, "BPR matrix factorisation", "torch"),
+        "multvae": ModelSpec(
+            "lumenrec.models.multvae", "MultVAE", _NONE, "Mult-VAE autoencoder", "torch"
+        ),
+        "lightgcn": ModelSpec(
+            "lumenrec.models.lightgcn", "LightGCN", _NONE, "LightGCN graph model", "torch"
+        ),
         "content": ModelSpec(
             "lumenrec.models.content",
             "ContentRecommender",

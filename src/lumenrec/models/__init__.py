@@ -5,6 +5,8 @@ from lumenrec.models.base import BaseRecommender, Recommender, SupportsFoldIn, S
 from lumenrec.models.bpr import BPR
 from lumenrec.models.ease import EASE
 from lumenrec.models.itemknn import ItemKNN
+from lumenrec.models.lightgcn import LightGCN
+from lumenrec.models.multvae import MultVAE
 from lumenrec.models.popularity import MostPopular
 
 __all__ = [
@@ -13,7 +15,9 @@ __all__ = [
     "EASE",
     "ImplicitALS",
     "ItemKNN",
+    "LightGCN",
     "MostPopular",
+    "MultVAE",
     "Recommender",
     "SupportsFoldIn",
     "SupportsSimilarItems",

@@ -38,6 +38,8 @@ __all__ = [
     "LoopSettings",
     "TrainHistory",
     "arrays_to_module",
+    "blocked_validation_ndcg",
+    "holdout_split",
     "import_torch",
     "module_to_arrays",
     "resolve_device",
@@ -325,6 +327,54 @@ def validation_ndcg(
     values = evaluate_rankings(ranked, sp.csr_matrix(relevant), ks=(k,), metrics=("ndcg",))
     per_user = values[f"ndcg@{k}"]
     return float(np.nanmean(per_user)) if np.isfinite(per_user).any() else 0.0
+
+
+def blocked_validation_ndcg(
+    score_rows: Callable[[NDArray[np.int64]], NDArray[np.floating]],
+    users: NDArray[np.integer],
+    relevant: sp.csr_matrix,
+    seen: sp.csr_matrix | None = None,
+    k: int = 10,
+    block: int = 2048,
+) -> float:
+    """:func:`validation_ndcg` over ``users`` in blocks of ``block`` rows (bounded memory).
+
+    ``score_rows(rows)`` returns the full-catalogue scores of those users, shape
+    (len(rows), n_items); ``relevant`` and ``seen`` are indexed by user.
+    """
+    relevant = sp.csr_matrix(relevant)
+    users = np.asarray(users, np.int64)
+    total, count = 0.0, 0
+    for start in range(0, len(users), block):
+        rows = users[start : start + block]
+        n = int((np.diff(relevant[rows].indptr) > 0).sum())
+        if n == 0:
+            continue
+        part_seen = None if seen is None else sp.csr_matrix(seen)[rows]
+        total += validation_ndcg(score_rows(rows), relevant[rows], part_seen, k) * n
+        count += n
+    return total / count if count else 0.0
+
+
+def holdout_split(
+    user_items: sp.csr_matrix, fraction: float, rng: np.random.Generator
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Hold out a random ``fraction`` of each user's interactions (at least one, for users
+    with two or more) for early stopping; returns ``(train, valid)`` with the same shape."""
+    mat = sp.csr_matrix(user_items)
+    counts = np.diff(mat.indptr)
+    owner = np.repeat(np.arange(mat.shape[0]), counts)
+    keys = rng.random(mat.nnz)
+    order = np.lexsort((keys, owner))  # random order within each user
+    rank = np.empty(mat.nnz, np.int64)
+    rank[order] = np.arange(mat.nnz) - np.repeat(mat.indptr[:-1], counts)
+    n_out = np.where(counts >= 2, np.maximum(1, np.round(fraction * counts)), 0)
+    held = rank < n_out[owner]
+    coo = mat.tocoo()
+    shape = mat.shape
+    train = sp.csr_matrix((coo.data[~held], (coo.row[~held], coo.col[~held])), shape=shape)
+    valid = sp.csr_matrix((coo.data[held], (coo.row[held], coo.col[held])), shape=shape)
+    return train, valid
 
 
 def sequences_of(

@@ -60,7 +60,9 @@ def create_app(settings: ServiceSettings, *, pipeline: RecommendPipeline | None 
 
         service.start(pipeline)
         # after the model load, so libraries it pulled in (scipy's BLAS) are limited too
-        limiter = ThreadpoolController().limit(limits=kept.blas_threads)
+        controller = ThreadpoolController()
+        limiter = controller.limit(limits=kept.blas_threads)
+        service.pin_threads(controller)
         poller = None
         if kept.reload_interval_s > 0:
             poller = asyncio.create_task(_poll_pointer(service, kept.reload_interval_s))

@@ -204,3 +204,4 @@ class ReadyOut(BaseModel):
     model_version: str | None
     last_reload_error: dict[str, Any] | None
     blas_threads: int | None
+    retrieval: Literal["exact", "ann"] | None = None

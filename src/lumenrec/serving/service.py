@@ -86,6 +86,8 @@ class Service:
         self.cache = _ResultCache(settings.cache_size, settings.cache_ttl_s)
         self._reload_lock = threading.Lock()
         self._retrain_lock = threading.Lock()
+        self._threadpools: Any = None
+        self._pinned = threading.local()
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, preloaded: RecommendPipeline | None = None) -> None:
@@ -93,10 +95,14 @@ class Service:
         the newest one that loads)."""
         s = self.settings
         self.store = EventStore(
-            s.db, synchronous=s.store_synchronous, busy_timeout_ms=s.busy_timeout_ms
+            s.db,
+            synchronous=s.store_synchronous,
+            busy_timeout_ms=s.busy_timeout_ms,
+            group_commit=s.store_group_commit,
         )
         self.registry = ModelRegistry(s.model_dir)
         if preloaded is not None:
+            self._configure_retrieval(preloaded)
             self._replay(preloaded)
             self._swap(preloaded)
             return
@@ -115,6 +121,19 @@ class Service:
         if self.store is not None:
             self.store.close()
 
+    def pin_threads(self, controller: Any = None) -> None:
+        """Pin BLAS/OpenMP pools of the calling thread to ``settings.blas_threads``.
+
+        The lifespan pins the process-wide pools and hands over its ``ThreadpoolController``;
+        OpenMP-based libraries (faiss's OpenBLAS and libgomp) keep a thread count per
+        thread, so each request thread is pinned once more on its first request (~0.1 ms).
+        """
+        if controller is not None:
+            self._threadpools = controller
+        if self._threadpools is not None and not getattr(self._pinned, "done", False):
+            self._threadpools.limit(limits=self.settings.blas_threads)
+            self._pinned.done = True
+
     def require_store(self) -> EventStore:
         """The event store (writes and deletions work without a model)."""
         if self.store is None:
@@ -124,6 +143,7 @@ class Service:
 
     def require(self) -> tuple[RecommendPipeline, EventStore]:
         """The serving pipeline and the store, or 503 when no model is loaded."""
+        self.pin_threads()
         pipeline, store = self.pipeline, self.store
         if pipeline is None or store is None:
             msg = "no model loaded; publish one with `lumenrec train --out MODEL_DIR`"
@@ -134,12 +154,48 @@ class Service:
     def _load(self, version: str) -> RecommendPipeline:
         assert self.registry is not None and self.store is not None
         pipeline = self.registry.load(version)
+        self._configure_retrieval(pipeline)
         try:
             self._replay(pipeline)
         except LumenError as err:
             msg = f"model {version} cannot take the stored catalogue changes: {err}"
             raise ArtifactError(msg) from err
         return pipeline
+
+    def _configure_retrieval(self, pipeline: RecommendPipeline) -> None:
+        """Exact or HNSW retrieval for ``pipeline``, per ``settings.retrieval`` (before replay,
+        so stored item deletions become tombstones of the index)."""
+        s = self.settings
+        wanted = s.retrieval == "ann" or (
+            s.retrieval == "auto" and pipeline.n_items >= s.ann_min_items
+        )
+        if not wanted or not pipeline.supports_ann():
+            if s.retrieval == "ann":
+                log.warning(
+                    "retrieval=ann ignored for %s: %s has no factor matrices; ranking exactly",
+                    pipeline.version,
+                    type(pipeline.model).__name__,
+                )
+            pipeline.use_exact()
+            return
+        params = {
+            "m": s.ann_m,
+            "ef_construction": s.ann_ef_construction,
+            "ef_search": s.ann_ef_search,
+            "rebuild_share": s.ann_rebuild_share,
+        }
+        if pipeline.ann is not None:  # shipped with the artifact: keep its graph
+            pipeline.ann.ef_search = s.ann_ef_search
+            pipeline.ann.rebuild_share = s.ann_rebuild_share
+            return
+        start = time.perf_counter()
+        pipeline.use_ann(**params)
+        log.info(
+            "built an HNSW index over %d items for %s in %.1f s",
+            pipeline.n_items,
+            pipeline.version,
+            time.perf_counter() - start,
+        )
 
     def _replay(self, pipeline: RecommendPipeline) -> None:
         """Apply the store's items (added/updated/deleted) to a freshly loaded pipeline."""
@@ -227,6 +283,7 @@ class Service:
             )
             version = self.registry.publish(new)
             new.version = version
+            self._configure_retrieval(new)
             with self._reload_lock:
                 self._replay(new)
                 previous = None if self.pipeline is None else self.pipeline.version

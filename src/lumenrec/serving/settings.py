@@ -43,6 +43,16 @@ class ServiceSettings(BaseSettings):
         bucket size; ``rate_limit=0`` turns limiting off.
     store_synchronous : {"FULL", "NORMAL"}
         SQLite ``synchronous``: FULL survives power loss, NORMAL only process crashes.
+    store_group_commit : bool
+        One writer thread commits the feedback of concurrent requests together (one fsync
+        per batch; each request is answered after its batch commits).
+    retrieval : {"exact", "ann", "auto"}
+        How lists of factor models (ALS, BPR) are ranked: score every item (``exact``, the
+        default), a faiss HNSW index (``ann``), or HNSW from ``ann_min_items`` items on
+        (``auto``). Other models always rank exactly.
+    ann_m, ann_ef_construction, ann_ef_search, ann_rebuild_share
+        HNSW graph degree, build and search candidate list sizes, and the share of deleted
+        items (tombstones) that triggers a rebuild of the graph.
     """
 
     model_config = SettingsConfigDict(env_prefix="LUMENREC_", extra="ignore")
@@ -61,6 +71,7 @@ class ServiceSettings(BaseSettings):
     rate_limit: float = Field(1000.0, ge=0)
     rate_burst: float = Field(2000.0, ge=1)
     store_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    store_group_commit: bool = True
     busy_timeout_ms: int = Field(5000, ge=0)
     auto_insert_item: bool = True
     history_limit: int = Field(500, ge=1)
@@ -68,6 +79,12 @@ class ServiceSettings(BaseSettings):
     cache_ttl_s: float = Field(60.0, ge=0)
     blas_threads: int = Field(1, ge=1)
     reload_interval_s: float = Field(0.0, ge=0)
+    retrieval: Literal["exact", "ann", "auto"] = "exact"
+    ann_min_items: int = Field(100_000, ge=1)
+    ann_m: int = Field(32, ge=4, le=256)
+    ann_ef_construction: int = Field(200, ge=8)
+    ann_ef_search: int = Field(512, ge=8)
+    ann_rebuild_share: float = Field(0.2, gt=0, le=1)
 
     @field_validator("api_key", "read_api_key", "api_key_hash", "read_api_key_hash", mode="before")
     @classmethod

@@ -25,6 +25,7 @@ def ready(service: ServiceDep) -> JSONResponse:
     """200 when a model is loaded (503 otherwise); ``last_reload_error`` names a rejected version."""
     from threadpoolctl import threadpool_info
 
+    service.pin_threads()  # what a request thread of this service runs with
     blas = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
     pipeline = service.pipeline
     body = ReadyOut(
@@ -32,6 +33,7 @@ def ready(service: ServiceDep) -> JSONResponse:
         model_version=None if pipeline is None else pipeline.version,
         last_reload_error=service.last_reload_error,
         blas_threads=max(blas) if blas else None,
+        retrieval=None if pipeline is None else pipeline.retrieval,
     )
     return JSONResponse(body.model_dump(), status_code=200 if pipeline is not None else 503)
 

@@ -99,15 +99,32 @@ class KeyRing:
             _parse(h)
         self._verified: OrderedDict[bytes, str] = OrderedDict()
         self._lock = threading.Lock()
+        self._verify_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> KeyRing:
-        """Hash the plain keys of ``settings`` (their hashed forms are used as they are)."""
+        """Hash the plain keys of ``settings`` (their hashed forms are used as they are).
+
+        Plain keys are also remembered as verified (by digest, in memory only), so the first
+        requests of a fresh server do not each pay for an scrypt check.
+        """
+        plain = [("write", settings.api_key), ("read", settings.read_api_key)]
         write = [hash_key(settings.api_key.get_secret_value())] if settings.api_key else []
         read = [hash_key(settings.read_api_key.get_secret_value())] if settings.read_api_key else []
         write += [settings.api_key_hash] if settings.api_key_hash else []
         read += [settings.read_api_key_hash] if settings.read_api_key_hash else []
-        return cls(write, read)
+        ring = cls(write, read)
+        for role, secret in plain:
+            if secret is not None:
+                ring._remember(secret.get_secret_value(), role)
+        return ring
+
+    def _remember(self, presented: str, role: str) -> None:
+        with self._lock:
+            digest = hashlib.sha256(presented.encode("utf-8", "replace")).digest()
+            self._verified[digest] = role
+            while len(self._verified) > 64:
+                self._verified.popitem(last=False)
 
     @property
     def hashes(self) -> list[str]:
@@ -125,14 +142,16 @@ class KeyRing:
         cached = self.cached_role(presented)
         if cached is not None:
             return cached
-        for role, hashed in self._hashes:
-            if verify_key(presented, hashed):
-                with self._lock:
-                    digest = hashlib.sha256(presented.encode("utf-8", "replace")).digest()
-                    self._verified[digest] = role
-                    while len(self._verified) > 64:
-                        self._verified.popitem(last=False)
-                return role
+        # one scrypt check at a time: a burst of first requests with the same new key waits
+        # for one verification instead of running (and starving the CPU with) one each
+        with self._verify_lock:
+            cached = self.cached_role(presented)
+            if cached is not None:
+                return cached
+            for role, hashed in self._hashes:
+                if verify_key(presented, hashed):
+                    self._remember(presented, role)
+                    return role
         return None
 
 

@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Security
+from fastapi.responses import Response
 from fastapi.security import APIKeyHeader
 
 from lumenrec.serving.auth import API_KEY_HEADER
 from lumenrec.serving.service import Service
 
-__all__ = ["ServiceDep", "WriteAccess", "get_service", "require_write"]
+__all__ = ["ServiceDep", "WriteAccess", "fast_json", "get_service", "require_write"]
+
+try:
+    import orjson
+
+    def _dumps(body: Any) -> bytes:
+        return orjson.dumps(body)
+
+except ImportError:  # orjson is optional: the standard library gives the same JSON
+
+    def _dumps(body: Any) -> bytes:
+        return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def fast_json(body: Any, status_code: int = 200) -> Response:
+    """A JSON response built without FastAPI's response-model pass (for hot read paths)."""
+    return Response(_dumps(body), status_code=status_code, media_type="application/json")
+
 
 _api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Write API key.")
 

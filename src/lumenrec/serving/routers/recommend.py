@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 
-from lumenrec.serving.routers._deps import ServiceDep
+from lumenrec.serving.routers._deps import ServiceDep, fast_json
 from lumenrec.serving.schemas import K_MAX, ItemId, KParam, RecommendOut, SimilarOut, UserId
 
 __all__ = ["router"]
@@ -27,13 +28,15 @@ def recommend(
     strict: Annotated[
         bool, Query(description="404 for a user with no training row, feedback or profile.")
     ] = False,
-) -> dict:
+) -> Response:
     """Top-k items for a user with each item's score, rank and route (``cf``/``text``/``popular``).
 
     Users unknown to the model are served by fold-in of their stored feedback, else their
     profile text (``fallback: "text"``), else popularity (``fallback: "popular"``).
     """
-    return service.recommend(user_id, k, list(exclude or []), strict)
+    # the hot path: the service builds exactly the documented shape, so it is serialised
+    # directly (orjson when installed) instead of being validated again by the response model
+    return fast_json(service.recommend(user_id, k, list(exclude or []), strict))
 
 
 @router.get("/similar/{item_id}", response_model=SimilarOut)

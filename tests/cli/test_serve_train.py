@@ -168,3 +168,70 @@ def test_serve_subprocess_end_to_end(cli, data_files, tmp_path):
     assert lines and all(json.loads(line)["level"] for line in lines)  # JSON log lines only
     assert KEY not in log.read_text()
     assert any("serving model v1" in json.loads(line)["msg"] for line in lines)
+
+
+# -- SERVICE.md 4.3: CLI data errors exit 2 naming the file and the column ------------------
+_BAD_FILES = {
+    "missing.csv": (
+        "user,item_id\nu1,i1\n",
+        ["missing.csv", "missing column(s) ['user_id']", "found columns ['user', 'item_id']"],
+    ),
+    "empty.csv": ("", ["empty.csv is empty", "header row"]),
+    "ts.csv": (
+        "user_id,item_id,timestamp\nu1,i1,yesterday\n",
+        ["ts.csv", "'timestamp'", "unparsable timestamp 'yesterday'", "ISO 8601"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_BAD_FILES))
+def test_train_bad_data_files_exit_2(cli, tmp_path, name):
+    text, messages = _BAD_FILES[name]
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    args = ["train", "--dataset", str(tmp_path / name), "--out", str(tmp_path / "m")]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 2, r.output
+    flat = " ".join(r.output.split())
+    assert all(m in flat for m in messages), flat
+    assert "Traceback" not in r.output and not (tmp_path / "m" / "current").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("bom.csv", b"\xef\xbb\xbfuser_id,item_id\nu1,i1\nu2,i2\n"),
+        ("semicolon.csv", b"user_id;item_id\nu1;i1\nu2;i2\n"),
+    ],
+)
+def test_train_bom_and_other_delimiters_are_read(cli, tmp_path, name, raw):
+    (tmp_path / name).write_bytes(raw)
+    args = ["train", "--dataset", str(tmp_path / name), "--out", str(tmp_path / "m"), "--json"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["n_users"] == 2
+
+
+def test_serve_model_from_a_newer_format_exit_2(cli, data_files, tmp_path):
+    assert _train(cli, data_files, tmp_path / "models").exit_code == 0
+    manifest = tmp_path / "models" / "versions" / "v1" / "manifest.json"
+    body = json.loads(manifest.read_text())
+    body["format_version"] = 99
+    manifest.write_text(json.dumps(body))
+    args = ["serve", "--model-dir", str(tmp_path / "models"), "--db", str(tmp_path / "e.db")]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "written by a newer version (format 99 > 1)" in " ".join(r.output.split())
+
+
+@pytest.mark.parametrize("bad", ["..%2foutside", "ml-100k%2f..%2f..%2fx", "..", "~root"])
+def test_train_dataset_names_cannot_escape_the_data_dir(cli, tmp_path, bad):
+    """S4: a name that is not a file is only ever one of the built-in datasets (an allow-list
+    resolved inside --data-dir), so encoded traversal gets exit 2, never a read elsewhere.
+    A file path given explicitly is the operator's own choice and is read as given."""
+    root = tmp_path / "datasets"
+    root.mkdir()
+    args = ["train", "--dataset", bad, "--data-dir", str(root), "--out", str(tmp_path / "m")]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 2, r.output
+    assert "unknown dataset" in r.output or "does not exist" in r.output
+    assert "Traceback" not in r.output and not (tmp_path / "m").exists()

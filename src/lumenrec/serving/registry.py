@@ -90,6 +90,9 @@ class ModelRegistry:
     def current(self) -> str | None:
         """The version the ``current`` pointer names, or None when nothing is published."""
         pointer = self.root / "current"
+        if pointer.is_symlink():
+            msg = f"model registry {self.root}: the current pointer is a link; it must be a file"
+            raise ArtifactError(msg)
         if not pointer.is_file():
             return None
         text = pointer.read_text(encoding="utf-8").strip()
@@ -108,11 +111,19 @@ class ModelRegistry:
             Invalid version name.
         UnknownIdError
             No such version.
+        ArtifactError
+            The version directory is a link that leads outside ``ROOT/versions``.
         """
         path = self.versions_dir / check_version_name(version)
         if not path.is_dir():
             msg = f"model version {version!r} not found"
             raise UnknownIdError(msg)
+        if not path.resolve().is_relative_to(self.versions_dir.resolve()):
+            msg = (
+                f"model version {version!r} resolves outside the registry "
+                f"({self.root}/versions); a version must be a directory inside it, not a link"
+            )
+            raise ArtifactError(msg)
         return path
 
     def load(self, version: str | None = None) -> RecommendPipeline:

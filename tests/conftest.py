@@ -17,6 +17,22 @@ SHARED_DATASETS = Path(
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """The test models are tiny: intra-op threads only add synchronisation, and on a busy
+    2-core CI machine spinning threads made a 40-epoch fit 20x slower. One thread for the
+    session, restored afterwards."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(42)

@@ -42,6 +42,7 @@ ALLOWED_CLASSES: frozenset[str] = frozenset(
         "lumenrec.models.bpr.BPR",
         "lumenrec.models.multvae.MultVAE",
         "lumenrec.models.lightgcn.LightGCN",
+        "lumenrec.models.sasrec.SASRec",
         "lumenrec.models.content.ContentRecommender",
         "lumenrec.models.adapter.TextAdapter",
         "lumenrec.fusion.hybrid.HybridRecommender",

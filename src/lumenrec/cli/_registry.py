@@ -66,6 +66,16 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
         "lightgcn": ModelSpec(
             "lumenrec.models.lightgcn", "LightGCN", _NONE, "LightGCN graph model", "torch"
         ),
+        "sasrec": ModelSpec(
+            "lumenrec.models.sasrec", "SASRec", _NONE, "SASRec next-item transformer", "torch"
+        ),
+        "sasrec-text": ModelSpec(
+            "lumenrec.models.sasrec",
+            "SASRec",
+            MappingProxyType({"text_encoder": "minilm"}),
+            "SASRec with item text fused in (all-MiniLM-L6-v2); cold items placed by text",
+            "text",
+        ),
         "content": ModelSpec(
             "lumenrec.models.content",
             "ContentRecommender",
@@ -90,7 +100,7 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
     }
 )
 #: Models whose ``cache`` parameter defaults to :func:`default_cache` when built here.
-_CACHED = frozenset({"content", "adapter", "hybrid"})
+_CACHED = frozenset({"content", "adapter", "hybrid", "sasrec-text"})
 
 
 def default_cache() -> str:

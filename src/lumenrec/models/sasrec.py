@@ -1,0 +1,506 @@
+"""SASRec: next-item recommendation by causal self-attention, with ids only or fused with text.
+
+``SASRec()`` is the id-only model of Kang & McAuley (2018) with a softmax loss.
+``SASRec(text_encoder="minilm")`` is the text-unified variant: every item vector is its frozen
+language-model embedding mapped into the model space plus a gated id residual (see
+:class:`lumenrec.models._sasrec_net.ItemTower`), so items without interactions — cold items
+in a sequence or as candidates — still have meaningful vectors.
+
+Sequences come from the Dataset's event log (timestamp order, ties in log order). Fitting
+holds out each user's last event for early stopping on NDCG@10, so fitting on the P2
+``train_full`` part reproduces the usual leave-one-out protocol exactly: training targets up to
+the third-to-last item, validation on the second-to-last, and the test query built from the
+whole history.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from lumenrec._params import Interval, Options, check_is_fitted
+from lumenrec._random import derive_seed
+from lumenrec.errors import ConfigError, DataError
+from lumenrec.models._torch_train import (
+    LoopSettings,
+    arrays_to_module,
+    blocked_validation_ndcg,
+    import_torch,
+    module_to_arrays,
+    resolve_device,
+    seeded_init,
+    sequences_of,
+    train_loop,
+    weights_from_bytes,
+    weights_to_bytes,
+)
+from lumenrec.models.base import BaseRecommender
+from lumenrec.types import IndexArray, ScoreMatrix, Seed
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lumenrec.data.dataset import Dataset
+
+__all__ = ["SASRec", "tail_matrix"]
+
+log = logging.getLogger(__name__)
+_SCORE_BATCH = 1024
+
+
+def tail_matrix(
+    indptr: NDArray[np.int64], items: NDArray[np.integer], ends: NDArray[np.int64], width: int
+) -> NDArray[np.int64]:
+    """Right-aligned tails of sequences, shifted by one (0 = padding).
+
+    Row ``u`` holds ``items[max(indptr[u], ends[u] - width) : ends[u]] + 1`` at its right end.
+
+    Returns
+    -------
+    ndarray of shape (n_rows, width), int64
+    """
+    n = len(indptr) - 1
+    starts = np.maximum(indptr[:-1], ends - width)
+    counts = np.maximum(ends - starts, 0)
+    out = np.zeros((n, width), np.int64)
+    rows = np.repeat(np.arange(n), counts)
+    offset = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    src = np.repeat(starts, counts) + offset
+    out[rows, width - np.repeat(counts, counts) + offset] = np.asarray(items)[src] + 1
+    return out
+
+
+class SASRec(BaseRecommender):
+    """Self-attentive sequential recommender; optionally text-unified.
+
+    Parameters
+    ----------
+    n_factors : int, default 64
+        Model width.
+    n_layers, n_heads : int, default 2, 1
+    max_length : int, default 50
+        Most recent items a query looks at.
+    dropout : float, default 0.5
+    loss : {"sampled", "ce", "bce"}, default "sampled"
+        Softmax over ``n_negatives`` shared uniform negatives, full softmax over the catalogue,
+        or the original one-negative binary loss.
+    n_negatives : int, default 512
+    learning_rate : float, default 1e-3
+        Adam step size.
+    weight_decay : float, default 0.0
+    batch_size : int, default 256
+        Users (sequences) per step.
+    n_epochs : int, default 200
+    patience : int, default 10
+        Validations without improvement before stopping (0 = run every epoch).
+    eval_every : int, default 2
+    validate : bool, default True
+        Hold out each user's last event for early stopping. With False every epoch runs and
+        the last event is trained on.
+    text_encoder : str or None, default None
+        None: id-only. Otherwise an encoder spec ("minilm", "minilm-fast", "hashing",
+        "st:<name>") for the frozen item-text embeddings.
+    text_fields : list of str, optional
+        Catalogue fields that make an item's text (default: the catalogue's text fields).
+    cache : str, optional
+        Embedding cache (SQLite) shared with the other text models.
+    id_dropout : float, default 0.1
+        Text-unified only: chance of hiding an item's id residual while training.
+    device : str, default "auto"
+    mixed_precision : bool, default True
+        bf16 autocast on CUDA.
+    checkpoint_dir : str, optional
+        Directory for the best weights during training (``best.safetensors``).
+    random_state : int, Generator or None
+    progress : bool or None
+
+    Attributes
+    ----------
+    user_vectors_ : ndarray of shape (n_users, n_factors), float32
+        Next-item query of each user from their whole fitted history.
+    item_vectors_ : ndarray of shape (n_items, n_factors), float32
+    sequences_ : ndarray of shape (n_users, max_length), int32
+        Each user's last ``max_length`` items (+1; 0 = padding), oldest first.
+    text_embeddings_ : ndarray of shape (n_items, text_dim), float32
+        Frozen item-text embeddings (empty for the id-only model).
+    item_has_id_ : ndarray of shape (n_items,), bool
+        Items with training interactions (their id residual is used).
+    weights_ : dict of str to ndarray
+        Network weights (saved as ``weights.safetensors``).
+
+    Stability: experimental.
+    """
+
+    _param_constraints = {
+        "n_factors": Interval(int, 1),
+        "n_layers": Interval(int, 1),
+        "n_heads": Interval(int, 1),
+        "max_length": Interval(int, 2),
+        "dropout": Interval(float, 0.0, 1.0, high_open=True),
+        "loss": Options(("sampled", "ce", "bce")),
+        "n_negatives": Interval(int, 1),
+        "learning_rate": Interval(float, 0.0, low_open=True),
+        "weight_decay": Interval(float, 0.0),
+        "batch_size": Interval(int, 1),
+        "n_epochs": Interval(int, 1),
+        "patience": Interval(int, 0),
+        "eval_every": Interval(int, 1),
+        "validate": Options((True, False)),
+        "id_dropout": Interval(float, 0.0, 1.0, high_open=True),
+        "mixed_precision": Options((True, False)),
+        "progress": (None, Options((True, False))),
+    }
+    _fitted_arrays = (
+        "user_vectors_",
+        "item_vectors_",
+        "sequences_",
+        "text_embeddings_",
+        "item_has_id_",
+    )
+
+    def __init__(
+        self,
+        n_factors: int = 64,
+        n_layers: int = 2,
+        n_heads: int = 1,
+        max_length: int = 50,
+        dropout: float = 0.5,
+        loss: str = "sampled",
+        n_negatives: int = 512,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        batch_size: int = 256,
+        n_epochs: int = 200,
+        patience: int = 10,
+        eval_every: int = 2,
+        validate: bool = True,
+        text_encoder: str | None = None,
+        text_fields: Sequence[str] | None = None,
+        cache: str | None = None,
+        id_dropout: float = 0.1,
+        device: str = "auto",
+        mixed_precision: bool = True,
+        checkpoint_dir: str | None = None,
+        random_state: Seed = None,
+        progress: bool | None = None,
+    ) -> None:
+        self.n_factors = n_factors
+        self.n_layers = n_layers
+        self.n_heads = n_heads
+        self.max_length = max_length
+        self.dropout = dropout
+        self.loss = loss
+        self.n_negatives = n_negatives
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.patience = patience
+        self.eval_every = eval_every
+        self.validate = validate
+        self.text_encoder = text_encoder
+        self.text_fields = None if text_fields is None else list(text_fields)
+        self.cache = cache
+        self.id_dropout = id_dropout
+        self.device = device
+        self.mixed_precision = mixed_precision
+        self.checkpoint_dir = checkpoint_dir
+        self.random_state = random_state
+        self.progress = progress
+
+    # -- fitting ---------------------------------------------------------------------------
+    def _text_model(self) -> Any:
+        from lumenrec.models.content import ContentRecommender
+
+        return ContentRecommender(
+            encoder=self.text_encoder, fields=self.text_fields, cache=self.cache
+        )
+
+    def _fit(
+        self, user_items: sp.csr_matrix, rng: np.random.Generator, data: Dataset | None
+    ) -> None:
+        if self.n_factors % self.n_heads:
+            msg = f"n_factors ({self.n_factors}) must be divisible by n_heads ({self.n_heads})"
+            raise ConfigError(msg)
+        torch = import_torch()
+        device = resolve_device(self.device)
+        n_users, n_items = user_items.shape
+        indptr, items = _sequences(user_items, data)
+        lengths = np.diff(indptr)
+        self.text_embeddings_ = self._embed_catalog(data, n_items)
+        hold = (lengths >= 2) & bool(self.validate)
+        train_ends = indptr[1:] - hold
+        width = self.max_length
+        train_rows = tail_matrix(indptr, items, train_ends, width + 1)
+        train_rows = train_rows[(train_rows != 0).sum(1) >= 2]
+        if len(train_rows) == 0:
+            msg = "SASRec needs at least one user with two or more events to learn from"
+            raise DataError(msg)
+        owner = np.repeat(np.arange(n_users), lengths)
+        in_train = np.arange(len(items)) < train_ends[owner]
+        counts = np.bincount(items[in_train], minlength=n_items)
+        self.item_has_id_ = counts > 0
+        seed = derive_seed(rng)
+        with seeded_init(seed, device):
+            net = self._build_net(n_items).to(device)
+            opt = torch.optim.Adam(
+                net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+            )
+            rows_t = torch.from_numpy(train_rows).to(device)
+            order_gen = np.random.default_rng(seed)
+
+            lengths = (train_rows != 0).sum(1)
+
+            def batches(epoch: int) -> Any:
+                # length buckets: sort by length (random ties), shuffle the batch order, and
+                # cut each batch to its longest row (positions count from the right end)
+                order = np.lexsort((order_gen.random(len(lengths)), lengths))
+                chunks = np.array_split(order, max(1, -(-len(order) // self.batch_size)))
+                for j in order_gen.permutation(len(chunks)):
+                    chunk = torch.from_numpy(chunks[j]).to(device)
+                    yield rows_t[chunk, -int(lengths[chunks[j]].max()) :]
+
+            def batch_loss(batch: Any) -> Any:
+                from lumenrec.models._sasrec_net import sequence_loss
+
+                return sequence_loss(net, batch[:, :-1], batch[:, 1:], self.loss, self.n_negatives)
+
+            validate = None
+            if self.validate and hold.any():
+                valid_users = np.flatnonzero(hold)
+                queries = tail_matrix(indptr, items, train_ends, width)[valid_users]
+                relevant = sp.csr_matrix(
+                    (
+                        np.ones(len(valid_users)),
+                        (np.arange(len(valid_users)), items[indptr[1:][valid_users] - 1]),
+                    ),
+                    shape=(len(valid_users), n_items),
+                )
+                seen = _rows_to_csr(queries, n_items)
+
+                def validate() -> float:
+                    vectors = self._query_vectors(net, queries, device)
+                    items_np = net.tower.all_items().float().cpu().numpy()
+                    return blocked_validation_ndcg(
+                        lambda rows: vectors[rows] @ items_np.T,
+                        np.arange(len(valid_users)),
+                        relevant,
+                        seen,
+                    )
+
+            settings = LoopSettings(
+                n_epochs=self.n_epochs,
+                patience=self.patience if self.validate else 0,
+                eval_every=self.eval_every,
+                mixed_precision=self.mixed_precision,
+                progress=self.progress,
+                checkpoint_dir=self.checkpoint_dir,
+                desc="SASRec",
+            )
+            history = train_loop(net, opt, batches, batch_loss, settings, validate)
+        self.history_ = history.as_state()
+        self.sequences_ = tail_matrix(indptr, items, indptr[1:], width).astype(np.int32)
+        self._finish(net, device)
+
+    def _embed_catalog(self, data: Dataset | None, n_items: int) -> NDArray[np.float32]:
+        if self.text_encoder is None:
+            return np.zeros((n_items, 0), np.float32)
+        if data is None or data.catalog is None:
+            msg = (
+                "SASRec(text_encoder=...) needs item text: fit it on a Dataset with a catalogue, "
+                "or set text_encoder=None for the id-only model"
+            )
+            raise DataError(msg)
+        text_model = self._text_model()
+        self.text_fields_ = text_model.fields or data.catalog.attrs.get("text_fields")
+        text_model.text_fields_ = self.text_fields_
+        texts = text_model.item_texts(data.catalog)
+        return np.ascontiguousarray(text_model.make_encoder().encode(texts), np.float32)
+
+    def _build_net(self, n_items: int) -> Any:
+        from lumenrec.models._sasrec_net import ItemTower, SASRecNet
+
+        text = self.text_embeddings_ if self.text_embeddings_.shape[1] else None
+        tower = ItemTower(n_items, self.n_factors, text, self.item_has_id_, self.id_dropout)
+        return SASRecNet(tower, self.max_length, self.n_layers, self.n_heads, self.dropout)
+
+    def _query_vectors(
+        self, net: Any, queries: NDArray[np.int64], device: Any
+    ) -> NDArray[np.float32]:
+        """Next-item queries (n, n_factors) of padded rows, in length buckets, eval mode."""
+        torch = import_torch()
+        out = np.zeros((len(queries), self.n_factors), np.float32)
+        lengths = (queries != 0).sum(1)
+        order = np.argsort(lengths, kind="stable")
+        with torch.no_grad():
+            for s in range(0, len(order), _SCORE_BATCH):
+                rows = order[s : s + _SCORE_BATCH]
+                width = max(int(lengths[rows].max()), 1)
+                batch = torch.from_numpy(queries[rows, -width:]).to(device)
+                out[rows] = net.last_hidden(batch).float().cpu().numpy()
+        return out
+
+    def _finish(self, net: Any, device: Any) -> None:
+        """Precompute user and item vectors so scoring known users needs no torch."""
+        torch = import_torch()
+        net.eval()
+        with torch.no_grad():
+            self.item_vectors_ = net.tower.all_items().float().cpu().numpy()
+        seq = self.sequences_.astype(np.int64)
+        self.user_vectors_ = self._query_vectors(net, seq, device)
+        self.item_vectors_ = np.ascontiguousarray(self.item_vectors_, np.float32)
+        self.weights_ = module_to_arrays(net)
+
+    # -- scoring ---------------------------------------------------------------------------
+    def _score_block(self, users: IndexArray, items: IndexArray | None) -> ScoreMatrix:
+        vectors = self.item_vectors_ if items is None else self.item_vectors_[items]
+        return self.user_vectors_[users] @ vectors.T
+
+    def _net(self) -> Any:
+        """The network rebuilt from the saved weights (CPU), for new sequences."""
+        net = self._build_net(self.n_items_)
+        return arrays_to_module(net, self.weights_).eval()
+
+    def score_sequences(
+        self, sequences: Sequence[Sequence[int]], items: IndexArray | None = None
+    ) -> ScoreMatrix:
+        """Next-item scores for item-index sequences (oldest first), e.g. new users.
+
+        Parameters
+        ----------
+        sequences : sequence of sequences of int
+            Dense item indices; only the last ``max_length`` of each are used.
+        items : array-like of shape (m,), int, optional
+
+        Returns
+        -------
+        ndarray of shape (n, m or n_items_), float32
+            Empty sequences score NaN (nothing to go on).
+        """
+        check_is_fitted(self)
+        lists = [np.asarray(s, np.int64).reshape(-1) for s in sequences]
+        flat = np.concatenate(lists) if lists else np.zeros(0, np.int64)
+        self._check_indices(flat, self.n_items_, "sequences")
+        indptr = np.concatenate([[0], np.cumsum([len(s) for s in lists])]).astype(np.int64)
+        queries = tail_matrix(indptr, flat, indptr[1:], self.max_length)
+        torch = import_torch()
+        net = self._net()
+        hidden = self._query_vectors(net, queries, torch.device("cpu"))
+        it = None if items is None else self._check_indices(items, self.n_items_, "items")
+        vectors = self.item_vectors_ if it is None else self.item_vectors_[it]
+        scores = (hidden @ vectors.T).astype(np.float32)
+        scores[np.diff(indptr) == 0] = np.nan
+        return scores
+
+    def score_history(
+        self, histories: sp.csr_matrix, items: IndexArray | None = None
+    ) -> ScoreMatrix:
+        """Scores from sparse histories: each row's items ordered by their stored values
+        (ascending: timestamps or positions work; equal values keep column order).
+
+        Parameters
+        ----------
+        histories : sparse matrix of shape (n, n_items_), float
+        items : array-like of shape (m,), int, optional
+
+        Returns
+        -------
+        ndarray of shape (n, m or n_items_), float32
+        """
+        hist = sp.csr_matrix(histories, dtype=np.float64)
+        if hist.shape[1] != self.n_items_:
+            msg = f"histories has {hist.shape[1]} columns but the model has {self.n_items_} items"
+            raise DataError(msg)
+        hist.sort_indices()
+        sequences = []
+        for r in range(hist.shape[0]):
+            lo, hi = hist.indptr[r], hist.indptr[r + 1]
+            order = np.argsort(hist.data[lo:hi], kind="stable")
+            sequences.append(hist.indices[lo:hi][order])
+        return self.score_sequences(sequences, items)
+
+    # -- cold items ------------------------------------------------------------------------
+    def add_items(self, items: pd.DataFrame | Sequence[str]) -> IndexArray:
+        """Embed new items from text; they are recommendable at once (text-unified only).
+
+        Returns
+        -------
+        ndarray of shape (n_new,), int32
+            The new items' dense indices.
+        """
+        import pandas as pd
+
+        check_is_fitted(self)
+        if self.text_encoder is None:
+            msg = "the id-only SASRec cannot place new items; fit SASRec(text_encoder='minilm') for that"
+            raise ConfigError(msg)
+        model = self._text_model()
+        model.text_fields_ = getattr(self, "text_fields_", None)
+        texts = model.item_texts(items) if isinstance(items, pd.DataFrame) else list(items)
+        vectors = np.asarray(model.make_encoder().encode(texts), np.float32)
+        if vectors.shape[1] != self.text_embeddings_.shape[1]:
+            msg = f"new item vectors have dim {vectors.shape[1]}, expected {self.text_embeddings_.shape[1]}"
+            raise DataError(msg)
+        n_new = len(vectors)
+        self.text_embeddings_ = np.vstack([self.text_embeddings_, vectors])
+        self.item_has_id_ = np.concatenate([self.item_has_id_, np.zeros(n_new, bool)])
+        ids = self.weights_["tower.ids.weight"]
+        self.weights_ = {
+            **self.weights_,
+            "tower.ids.weight": np.vstack([ids, np.zeros((n_new, ids.shape[1]), np.float32)]),
+        }
+        new = self._append_items(n_new)
+        torch = import_torch()
+        net = self._net()
+        with torch.no_grad():
+            fresh = net.tower(torch.from_numpy(new.astype(np.int64) + 1)).numpy()
+        self.item_vectors_ = np.vstack([self.item_vectors_, fresh]).astype(np.float32)
+        return new
+
+    # -- persistence -----------------------------------------------------------------------
+    def _get_files(self) -> dict[str, bytes]:
+        return {"weights.safetensors": weights_to_bytes(self.weights_)}
+
+    def _set_files(self, files: dict[str, bytes]) -> None:
+        if "weights.safetensors" not in files:
+            from lumenrec.errors import ArtifactError
+
+            msg = "SASRec artifact is corrupt: weights.safetensors is missing"
+            raise ArtifactError(msg)
+        self.weights_ = weights_from_bytes(files["weights.safetensors"])
+
+    def _get_state(self) -> dict[str, Any]:
+        fields = getattr(self, "text_fields_", None)
+        return {
+            "history_": getattr(self, "history_", {}),
+            "text_fields_": None if fields is None else list(fields),
+        }
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self.history_ = state.get("history_", {})
+        self.text_fields_ = state.get("text_fields_")
+
+
+def _sequences(
+    user_items: sp.csr_matrix, data: Dataset | None
+) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
+    """Per-user item sequences: the Dataset's events in time order, else matrix column order."""
+    if data is None:
+        return user_items.indptr.astype(np.int64), user_items.indices.astype(np.int32)
+    keys: tuple[NDArray, ...] = (np.arange(data.n_events),)
+    if data.timestamps is not None:
+        keys = (np.arange(data.n_events), data.timestamps)
+    return sequences_of(data.user_idx, data.item_idx, keys, data.n_users)
+
+
+def _rows_to_csr(rows: NDArray[np.int64], n_items: int) -> sp.csr_matrix:
+    """The items (+1-shifted, 0 = padding) of each row as a binary CSR."""
+    r, c = np.nonzero(rows)
+    return sp.csr_matrix(
+        (np.ones(len(r), np.float32), (r, rows[r, c] - 1)), shape=(rows.shape[0], n_items)
+    )

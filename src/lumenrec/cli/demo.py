@@ -32,7 +32,9 @@ DEMO_HELP = "\n\n".join(
         "Builds the bundled synthetic catalogue (8 topics, titled items), evaluates popularity "
         "and EASE on a P1-style split, then prints the top-10 for three users next to their "
         "topic and recent history, so you can see the recommendations stay on topic. "
-        "Needs no network and no files.",
+        "Then (with the serve extra) it publishes the model to a temporary registry, starts "
+        "the HTTP service on 127.0.0.1 at a free port, prints a curl command with its actual "
+        "answer, and shuts the service down. Needs no network and no files.",
     ]
 )
 
@@ -53,13 +55,25 @@ def demo_data(smoke: bool = False, seed: int = 0) -> Dataset:
     )
 
 
-def run_demo(console: Any, *, smoke: bool = False, seed: int = 0) -> dict[str, Any]:
+def run_demo(
+    console: Any, *, smoke: bool = False, seed: int = 0, serve: bool = False
+) -> dict[str, Any]:
     """Build the demo data, evaluate popularity and EASE (P1 split), print lists for 3 users.
+
+    Parameters
+    ----------
+    console : rich Console
+    smoke : bool
+        Smaller data (CI, install checks).
+    seed : int
+    serve : bool
+        Also serve the fitted model over HTTP once (see :func:`serve_once`).
 
     Returns
     -------
     dict
-        ``{"metrics": {model: {metric: value}}, "seconds": float}`` for scripts and tests.
+        ``{"metrics": {model: {metric: value}}, "seconds": float}`` for scripts and tests,
+        plus ``"service"`` (the curl command, its status and JSON answer) when ``serve``.
     """
     from rich.table import Table
     from rich.text import Text
@@ -116,9 +130,91 @@ def run_demo(console: Any, *, smoke: bool = False, seed: int = 0) -> dict[str, A
                 str(rank), Text(titles[item]), Text(topics[item]), f"{score:.3f}", Text(reason)
             )
         console.print(user_table)
+    out: dict[str, Any] = {"metrics": metrics}
+    if serve:
+        out["service"] = serve_once(console, data, model, user=_SHOW_USERS[0])
     seconds = time.perf_counter() - start
     console.print(f"Done in {seconds:.1f}s.")
-    return {"metrics": metrics, "seconds": seconds}
+    return {**out, "seconds": seconds}
+
+
+def serve_once(console: Any, data: Dataset, model: Any, *, user: str) -> dict[str, Any]:
+    """Publish ``model`` to a temporary registry, serve it on 127.0.0.1, ask it once, stop.
+
+    The service is the real one (``create_app`` under uvicorn, SQLite event store, loopback
+    only, no key needed for reads); the answer printed is what ``curl`` gets.
+
+    Returns
+    -------
+    dict
+        ``{"curl": str, "status": int, "answer": dict}``.
+    """
+    import json
+    import socket
+    import tempfile
+    import threading
+    from pathlib import Path
+
+    from rich.text import Text
+
+    from lumenrec.errors import missing_dependency
+    from lumenrec.pipeline import RecommendPipeline
+
+    try:
+        import httpx
+        import uvicorn
+
+        from lumenrec.serving import ModelRegistry, ServiceSettings, create_app
+    except ImportError as err:
+        raise missing_dependency(err.name or "fastapi", "serve") from err
+    with tempfile.TemporaryDirectory(prefix="lumenrec-demo-") as tmp, socket.socket() as sock:
+        root = Path(tmp)
+        pipeline = RecommendPipeline(model, data.users, data.items, data.catalog)
+        registry = ModelRegistry(root / "models")
+        registry.publish(pipeline)
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+        settings = ServiceSettings(
+            model_dir=root / "models", db=root / "events.sqlite", host="127.0.0.1", port=port
+        )
+        app = create_app(settings, pipeline=registry.load())
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
+        )
+        server = uvicorn.Server(config)
+        sock.close()  # the port stays free for uvicorn (loopback; a race is possible, not likely)
+        thread = threading.Thread(target=server.run, name="lumenrec-demo-server", daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not server.started:
+                if not thread.is_alive() or time.monotonic() > deadline:
+                    msg = f"the demo service did not start on 127.0.0.1:{port}"
+                    raise RuntimeError(msg)
+                time.sleep(0.02)
+            url = f"http://127.0.0.1:{port}/recommend/{user}?k=3"
+            curl = f"curl -s '{url}'"
+            response = httpx.get(url, timeout=10)
+            answer = response.json()
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+    console.print(
+        Text(f"Service: the model above, served on http://127.0.0.1:{port} (docs at /docs):")
+    )
+    console.print(Text(f"$ {curl}"))
+    console.print(Text(json.dumps(answer, indent=2)))
+    titles = data.catalog["title"]
+    history = data.matrix[data.users.index([user])[0]]
+    for item in answer.get("items", []):
+        idx = int(data.items.index([item["item_id"]])[0])
+        cited, contrib = model.explain_contributions(history, idx)
+        why = f"because you liked {titles.iloc[cited[0]]}" if len(cited) else ""
+        console.print(
+            Text(f"  #{item['rank']} {titles.iloc[idx]} (route {item['route']}) {why}".rstrip())
+        )
+    console.print(Text("The service has been shut down; `lumenrec serve` runs it for real."))
+    return {"curl": curl, "status": response.status_code, "answer": answer}
 
 
 def demo_command(
@@ -126,11 +222,25 @@ def demo_command(
         bool, typer.Option("--smoke", help="A smaller, faster run (for CI and install checks).")
     ] = False,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Data and split seed.")] = 0,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve/--no-serve",
+            help="Serve the model once on 127.0.0.1 and print a curl with its answer "
+            "(needs lumenrec[serve]; skipped with a note when it is not installed).",
+        ),
+    ] = True,
     verbose: VerboseOpt = 0,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Offline demo (see ``DEMO_HELP``)."""
+    import importlib.util
+
     configure_logging(verbose, quiet)
+    console = out_console()
+    if serve and importlib.util.find_spec("uvicorn") is None:
+        console.print("(pip install 'lumenrec[serve]' to see the model served over HTTP too)")
+        serve = False
     with cli_errors(debug):
-        run_demo(out_console(), smoke=smoke, seed=seed)
+        run_demo(console, smoke=smoke, seed=seed, serve=serve)

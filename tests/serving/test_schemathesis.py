@@ -13,12 +13,10 @@ import pytest
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 
-from tests.serving.conftest import WRITE_KEY  # noqa: E402
-
 EXAMPLES = 3
 
 
-def test_no_server_errors_and_responses_match_the_schema(client_for):
+def test_no_server_errors_and_responses_match_the_schema(client_for, auth):
     from schemathesis import checks
 
     with client_for(rate_limit=0.0) as client:
@@ -39,7 +37,7 @@ def test_no_server_errors_and_responses_match_the_schema(client_for):
             @given(case=operation.as_strategy())
             def run(case):
                 case.call_and_validate(
-                    headers={"X-API-Key": WRITE_KEY},
+                    headers=auth,
                     checks=[checks.not_a_server_error, checks.response_schema_conformance],
                 )
 

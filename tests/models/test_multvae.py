@@ -59,6 +59,7 @@ def test_early_stopping_keeps_the_best_epoch(stopped, clusters, tmp_path):
         n_epochs=60,
         patience=8,
         anneal_steps=100,
+        refit=False,
         random_state=0,
         checkpoint_dir=str(tmp_path / "ckpt"),
     ).fit(clusters)
@@ -79,6 +80,7 @@ def test_same_seed_same_model_other_seed_differs(clusters):
     np.testing.assert_array_equal(a.score(np.arange(5)), b.score(np.arange(5)))
     assert not np.allclose(a.user_latent_, c.user_latent_)
     assert a.history_["epochs_run"] == 5 and a.history_["valid_scores"] == []
+    assert a.history_["refit_epochs"] == 0  # nothing held out, nothing to refit
 
 
 def test_fold_in_of_own_history_equals_known_user(stopped, clusters):
@@ -113,7 +115,8 @@ def test_refit_trains_on_everything_for_the_best_epoch_count(clusters):
     model = MultVAE(
         **SMALL, n_epochs=30, patience=4, anneal_steps=100, refit=True, random_state=0
     ).fit(clusters)
-    assert len(model.history_["loss"]) == model.history_["best_epoch"]
+    h = model.history_
+    assert h["refit_epochs"] == h["best_epoch"] < h["epochs_run"] and h["refit_seconds"] > 0
     assert _topic_share(model, clusters) >= 0.85
 
 
@@ -125,6 +128,7 @@ def test_holdout_split_is_disjoint_and_keeps_one_item_per_user(rng):
     counts = np.diff(mat.indptr)
     assert (np.diff(train.indptr)[counts > 0] >= 1).all()
     assert valid.nnz / mat.nnz == pytest.approx(0.3, abs=0.05)
+    assert (np.diff(valid.indptr)[counts >= 2] >= 1).all()
 
 
 @pytest.mark.parametrize(

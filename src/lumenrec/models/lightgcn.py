@@ -8,6 +8,7 @@ torch.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -88,6 +89,23 @@ def _validation_users(valid: sp.csr_matrix, rng: np.random.Generator) -> NDArray
     return users
 
 
+def _symmetric_spmm(torch: Any) -> Any:
+    """``A @ X`` for a symmetric sparse ``A`` whose backward is ``A @ grad`` (no transpose:
+    torch would otherwise transpose and re-sort ``A`` at every step)."""
+
+    class SymmetricSpMM(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, graph: Any, x: Any) -> Any:
+            ctx.graph = graph
+            return graph @ x
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:
+            return None, ctx.graph @ grad
+
+    return SymmetricSpMM.apply
+
+
 class LightGCN(BaseRecommender):
     """Light graph convolution: embeddings smoothed over the normalised user–item graph.
 
@@ -104,12 +122,14 @@ class LightGCN(BaseRecommender):
     step (as in the paper).
 
     Early stopping: with ``valid_fraction > 0`` a random share of each user's interactions is
-    held out of the graph (stochastic rounding, at least one kept), NDCG@10 on up to 5,000
+    held out of the graph (``round(valid_fraction · n)``, at least one for users with two or
+    more), NDCG@10 on up to 5,000
     sampled users is measured every ``eval_every`` epochs, training stops after ``patience``
-    validations without improvement, and the best weights are kept. The held-out
-    interactions then join the graph for the final propagation (the stored embeddings use
-    every interaction); with ``refit=True`` the model is instead retrained on all
-    interactions for the best epoch count (docs/models.md has the measured difference).
+    validations without improvement, and the best weights are kept. With ``refit=True``
+    (default) the model is then retrained from the same seed on all interactions for the best
+    epoch count (ML-100K P1 tuning split, BPR loss: validation NDCG@10 0.2592 → 0.2623); with
+    ``refit=False`` the held-out interactions only join the graph for the final propagation.
+    Either way the stored embeddings are propagated over every interaction.
 
     Fold-in (:meth:`score_history`): a new user's layers ``1..K`` follow exactly from the
     item layers, ``e_u(k+1) = Σ_i e_i(k) / sqrt(d_u d_i)`` with ``d_u`` = history length and
@@ -141,11 +161,13 @@ class LightGCN(BaseRecommender):
         Positives per step.
     valid_fraction : float in [0, 1), default 0.1
         Share of each user's interactions held out for early stopping (0: no validation).
-    patience : int, default 5
-        Validations without improvement before stopping (0: never stop early).
+    patience : int, default 10
+        Validations without improvement before stopping (0: never stop early). With 5
+        (10 epochs) ML-100K runs stopped at epoch 16 on a noisy plateau, 0.05 NDCG@10 short
+        of what 20 more epochs reached.
     eval_every : int, default 2
         Validate every this many epochs.
-    refit : bool, default False
+    refit : bool, default True
         After early stopping, retrain on all interactions for the best epoch count.
     device : str, default "auto"
         A torch device; "auto" = cuda when available, else cpu.
@@ -172,7 +194,9 @@ class LightGCN(BaseRecommender):
         Ridge map from a user's propagated layers (sum of 1..K) to their ego embedding.
     history_ : dict
         ``epochs_run, best_epoch, best_valid_ndcg@10, stopped_early, mean_epoch_seconds``
-        plus per-epoch ``loss``, ``epoch_seconds`` and ``valid_epochs``/``valid_scores``.
+        of the validation run, its per-epoch ``loss``, ``epoch_seconds`` and
+        ``valid_epochs``/``valid_scores``, and ``refit_epochs``/``refit_seconds`` of the refit
+        (0 without one).
 
     Examples
     --------
@@ -218,9 +242,9 @@ class LightGCN(BaseRecommender):
         n_epochs: int = 200,
         batch_size: int = 2048,
         valid_fraction: float = 0.1,
-        patience: int = 5,
+        patience: int = 10,
         eval_every: int = 2,
-        refit: bool = False,
+        refit: bool = True,
         device: str = "auto",
         random_state: Seed = None,
         progress: bool | None = None,
@@ -263,16 +287,19 @@ class LightGCN(BaseRecommender):
         train, valid = holdout_split(full, self.valid_fraction, rng) if validate else (full, None)
         seed = derive_seed(rng)
         ego, history = self._train(torch, device, train, valid, seed, rng, self.n_epochs)
+        refit_epochs, refit_seconds = 0, 0.0
         if validate and self.refit:
             log.info("LightGCN: refitting on all interactions for %d epochs", history.best_epoch)
             ego, refit = self._train(torch, device, full, None, seed, rng, history.best_epoch)
-            history.loss, history.epoch_seconds = refit.loss, refit.epoch_seconds
+            refit_epochs, refit_seconds = len(refit.loss), float(sum(refit.epoch_seconds))
         self.history_ = {
             **history.as_state(),
             "loss": [float(v) for v in history.loss],
             "epoch_seconds": [float(v) for v in history.epoch_seconds],
             "valid_epochs": [int(v) for v in history.valid_epochs],
             "valid_scores": [float(v) for v in history.valid_scores],
+            "refit_epochs": refit_epochs,
+            "refit_seconds": refit_seconds,
         }
         self._finalize(full, ego)
 
@@ -289,14 +316,18 @@ class LightGCN(BaseRecommender):
         """One training run; returns the kept ego embeddings (users then items) and history."""
         n_users, n_items = train.shape
         adjacency, _ = normalized_adjacency(train)
-        coo = adjacency.tocoo()
-        graph = torch.sparse_coo_tensor(
-            torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64)),
-            torch.from_numpy(coo.data.astype(np.float32)),
-            adjacency.shape,
-            check_invariants=False,  # built from a canonical scipy matrix
-        ).coalesce()
-        graph = graph.to(device)
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": used for spmm only
+            warnings.filterwarnings(
+                "ignore", message="Sparse CSR tensor support", category=UserWarning
+            )
+            graph = torch.sparse_csr_tensor(
+                torch.from_numpy(adjacency.indptr.astype(np.int64)),
+                torch.from_numpy(adjacency.indices.astype(np.int64)),
+                torch.from_numpy(adjacency.data.astype(np.float32)),
+                adjacency.shape,
+                check_invariants=False,  # a canonical scipy CSR
+            ).to(device)
+        spmm = _symmetric_spmm(torch)
         users = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(train.indptr))
         items = train.indices.astype(np.int64)
         pos_keys = users * n_items + items
@@ -311,7 +342,7 @@ class LightGCN(BaseRecommender):
                     layer = net.weight.float()
                     total = layer
                     for _ in range(n_layers):
-                        layer = torch.sparse.mm(graph, layer)
+                        layer = spmm(graph, layer)
                         total = total + layer
                     return total / (n_layers + 1)
 
@@ -328,7 +359,8 @@ class LightGCN(BaseRecommender):
             def batch_loss(batch: Any) -> Any:
                 bu, bi, bj = batch
                 final = propagate()
-                u, qi, qj = final[bu], final[bi], final[bj]  # qj: (B, n_neg, f)
+                emb = torch.nn.functional.embedding  # its backward beats index backward on CPU
+                u, qi, qj = emb(bu, final), emb(bi, final), emb(bj, final)  # qj: (B, n_neg, f)
                 x_ui = (u * qi).sum(-1)
                 x_uj = torch.einsum("bf,bnf->bn", u, qj)
                 if self.loss == "bpr":
@@ -336,7 +368,7 @@ class LightGCN(BaseRecommender):
                 else:
                     logits = torch.cat([x_ui[:, None], x_uj], dim=1).float()
                     fit = -torch.log_softmax(logits, dim=1)[:, 0].mean()
-                e_u, e_i, e_j = net.weight[bu], net.weight[bi], net.weight[bj]
+                e_u, e_i, e_j = emb(bu, net.weight), emb(bi, net.weight), emb(bj, net.weight)
                 penalty = (
                     e_u.pow(2).sum(-1) + e_i.pow(2).sum(-1) + e_j.pow(2).sum(-1).mean(-1)
                 ).mean()

@@ -26,15 +26,16 @@ from numpy.typing import NDArray
 from lumenrec._params import Interval, Options, check_is_fitted
 from lumenrec._random import derive_seed
 from lumenrec.errors import ConfigError, DataError
+from lumenrec.models._sequences import dataset_sequences, rows_to_csr, tail_matrix
 from lumenrec.models._torch_train import (
     LoopSettings,
+    TrainHistory,
     arrays_to_module,
     blocked_validation_ndcg,
     import_torch,
     module_to_arrays,
     resolve_device,
     seeded_init,
-    sequences_of,
     train_loop,
     weights_from_bytes,
     weights_to_bytes,
@@ -51,28 +52,6 @@ __all__ = ["SASRec", "tail_matrix"]
 
 log = logging.getLogger(__name__)
 _SCORE_BATCH = 1024
-
-
-def tail_matrix(
-    indptr: NDArray[np.int64], items: NDArray[np.integer], ends: NDArray[np.int64], width: int
-) -> NDArray[np.int64]:
-    """Right-aligned tails of sequences, shifted by one (0 = padding).
-
-    Row ``u`` holds ``items[max(indptr[u], ends[u] - width) : ends[u]] + 1`` at its right end.
-
-    Returns
-    -------
-    ndarray of shape (n_rows, width), int64
-    """
-    n = len(indptr) - 1
-    starts = np.maximum(indptr[:-1], ends - width)
-    counts = np.maximum(ends - starts, 0)
-    out = np.zeros((n, width), np.int64)
-    rows = np.repeat(np.arange(n), counts)
-    offset = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    src = np.repeat(starts, counts) + offset
-    out[rows, width - np.repeat(counts, counts) + offset] = np.asarray(items)[src] + 1
-    return out
 
 
 class SASRec(BaseRecommender):
@@ -102,6 +81,9 @@ class SASRec(BaseRecommender):
     validate : bool, default True
         Hold out each user's last event for early stopping. With False every epoch runs and
         the last event is trained on.
+    refit : bool, default False
+        After early stopping, train a fresh network (same seed) on every event for the best
+        epoch count, so the held-out events are learned from too (twice the training time).
     text_encoder : str or None, default None
         None: id-only. Otherwise an encoder spec ("minilm", "minilm-fast", "hashing",
         "st:<name>") for the frozen item-text embeddings.
@@ -151,6 +133,7 @@ class SASRec(BaseRecommender):
         "patience": Interval(int, 0),
         "eval_every": Interval(int, 1),
         "validate": Options((True, False)),
+        "refit": Options((True, False)),
         "id_dropout": Interval(float, 0.0, 1.0, high_open=True),
         "mixed_precision": Options((True, False)),
         "progress": (None, Options((True, False))),
@@ -179,6 +162,7 @@ class SASRec(BaseRecommender):
         patience: int = 10,
         eval_every: int = 2,
         validate: bool = True,
+        refit: bool = False,
         text_encoder: str | None = None,
         text_fields: Sequence[str] | None = None,
         cache: str | None = None,
@@ -203,6 +187,7 @@ class SASRec(BaseRecommender):
         self.patience = patience
         self.eval_every = eval_every
         self.validate = validate
+        self.refit = refit
         self.text_encoder = text_encoder
         self.text_fields = None if text_fields is None else list(text_fields)
         self.cache = cache
@@ -227,34 +212,53 @@ class SASRec(BaseRecommender):
         if self.n_factors % self.n_heads:
             msg = f"n_factors ({self.n_factors}) must be divisible by n_heads ({self.n_heads})"
             raise ConfigError(msg)
-        torch = import_torch()
         device = resolve_device(self.device)
-        n_users, n_items = user_items.shape
-        indptr, items = _sequences(user_items, data)
-        lengths = np.diff(indptr)
+        n_items = user_items.shape[1]
+        indptr, items = dataset_sequences(user_items, data)
         self.text_embeddings_ = self._embed_catalog(data, n_items)
-        hold = (lengths >= 2) & bool(self.validate)
-        train_ends = indptr[1:] - hold
+        hold = (np.diff(indptr) >= 2) & bool(self.validate)
+        seed = derive_seed(rng)
+        net, history = self._train(indptr, items, indptr[1:] - hold, n_items, seed, device)
+        self.history_ = history.as_state()
+        if self.refit and hold.any():
+            log.info("SASRec: refitting on every event for %d epochs", history.best_epoch)
+            net, again = self._train(indptr, items, indptr[1:], n_items, seed, device, history)
+            self.history_["refit_epochs"] = len(again.loss)
+            self.history_["mean_epoch_seconds"] = again.as_state()["mean_epoch_seconds"]
+        self.sequences_ = tail_matrix(indptr, items, indptr[1:], self.max_length).astype(np.int32)
+        self._finish(net, device)
+
+    def _train(
+        self,
+        indptr: NDArray[np.int64],
+        items: NDArray[np.int32],
+        ends: NDArray[np.int64],
+        n_items: int,
+        seed: int,
+        device: Any,
+        refit_of: TrainHistory | None = None,
+    ) -> tuple[Any, TrainHistory]:
+        """Train a fresh network on each user's events before ``ends``; the events at
+        ``ends`` (when a user has one) validate. With ``refit_of``, run its best epoch count
+        without validation."""
+        torch = import_torch()
         width = self.max_length
-        train_rows = tail_matrix(indptr, items, train_ends, width + 1)
-        train_rows = train_rows[(train_rows != 0).sum(1) >= 2]
-        if len(train_rows) == 0:
+        rows = tail_matrix(indptr, items, ends, width + 1)
+        rows = rows[(rows != 0).sum(1) >= 2]
+        if len(rows) == 0:
             msg = "SASRec needs at least one user with two or more events to learn from"
             raise DataError(msg)
-        owner = np.repeat(np.arange(n_users), lengths)
-        in_train = np.arange(len(items)) < train_ends[owner]
-        counts = np.bincount(items[in_train], minlength=n_items)
-        self.item_has_id_ = counts > 0
-        seed = derive_seed(rng)
+        owner = np.repeat(np.arange(len(ends)), np.diff(indptr))
+        used = np.arange(len(items)) < ends[owner]
+        self.item_has_id_ = np.bincount(items[used], minlength=n_items) > 0
+        lengths = (rows != 0).sum(1)
         with seeded_init(seed, device):
             net = self._build_net(n_items).to(device)
             opt = torch.optim.Adam(
                 net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
             )
-            rows_t = torch.from_numpy(train_rows).to(device)
+            rows_t = torch.from_numpy(rows).to(device)
             order_gen = np.random.default_rng(seed)
-
-            lengths = (train_rows != 0).sum(1)
 
             def batches(epoch: int) -> Any:
                 # length buckets: sort by length (random ties), shuffle the batch order, and
@@ -271,41 +275,47 @@ class SASRec(BaseRecommender):
                 return sequence_loss(net, batch[:, :-1], batch[:, 1:], self.loss, self.n_negatives)
 
             validate = None
-            if self.validate and hold.any():
-                valid_users = np.flatnonzero(hold)
-                queries = tail_matrix(indptr, items, train_ends, width)[valid_users]
-                relevant = sp.csr_matrix(
-                    (
-                        np.ones(len(valid_users)),
-                        (np.arange(len(valid_users)), items[indptr[1:][valid_users] - 1]),
-                    ),
-                    shape=(len(valid_users), n_items),
-                )
-                seen = _rows_to_csr(queries, n_items)
-
-                def validate() -> float:
-                    vectors = self._query_vectors(net, queries, device)
-                    items_np = net.tower.all_items().float().cpu().numpy()
-                    return blocked_validation_ndcg(
-                        lambda rows: vectors[rows] @ items_np.T,
-                        np.arange(len(valid_users)),
-                        relevant,
-                        seen,
-                    )
-
+            valid_users = np.flatnonzero(ends < indptr[1:])
+            if refit_of is None and len(valid_users):
+                validate = self._validator(net, indptr, items, ends, valid_users, n_items, device)
             settings = LoopSettings(
-                n_epochs=self.n_epochs,
-                patience=self.patience if self.validate else 0,
+                n_epochs=self.n_epochs if refit_of is None else max(refit_of.best_epoch, 1),
+                patience=self.patience if validate is not None else 0,
                 eval_every=self.eval_every,
                 mixed_precision=self.mixed_precision,
                 progress=self.progress,
-                checkpoint_dir=self.checkpoint_dir,
-                desc="SASRec",
+                checkpoint_dir=self.checkpoint_dir if refit_of is None else None,
+                desc="SASRec" if refit_of is None else "SASRec refit",
             )
             history = train_loop(net, opt, batches, batch_loss, settings, validate)
-        self.history_ = history.as_state()
-        self.sequences_ = tail_matrix(indptr, items, indptr[1:], width).astype(np.int32)
-        self._finish(net, device)
+        return net, history
+
+    def _validator(
+        self,
+        net: Any,
+        indptr: NDArray[np.int64],
+        items: NDArray[np.int32],
+        ends: NDArray[np.int64],
+        valid_users: NDArray[np.int64],
+        n_items: int,
+        device: Any,
+    ) -> Any:
+        """NDCG@10 of each held-out event (at ``ends``) from the events before it."""
+        queries = tail_matrix(indptr, items, ends, self.max_length)[valid_users]
+        n = len(valid_users)
+        relevant = sp.csr_matrix(
+            (np.ones(n), (np.arange(n), items[ends[valid_users]])), shape=(n, n_items)
+        )
+        seen = rows_to_csr(queries, n_items)
+
+        def validate() -> float:
+            vectors = self._query_vectors(net, queries, device)
+            item_vectors = net.tower.all_items().float().cpu().numpy()
+            return blocked_validation_ndcg(
+                lambda rows: vectors[rows] @ item_vectors.T, np.arange(n), relevant, seen
+            )
+
+        return validate
 
     def _embed_catalog(self, data: Dataset | None, n_items: int) -> NDArray[np.float32]:
         if self.text_encoder is None:
@@ -484,23 +494,3 @@ class SASRec(BaseRecommender):
     def _set_state(self, state: dict[str, Any]) -> None:
         self.history_ = state.get("history_", {})
         self.text_fields_ = state.get("text_fields_")
-
-
-def _sequences(
-    user_items: sp.csr_matrix, data: Dataset | None
-) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
-    """Per-user item sequences: the Dataset's events in time order, else matrix column order."""
-    if data is None:
-        return user_items.indptr.astype(np.int64), user_items.indices.astype(np.int32)
-    keys: tuple[NDArray, ...] = (np.arange(data.n_events),)
-    if data.timestamps is not None:
-        keys = (np.arange(data.n_events), data.timestamps)
-    return sequences_of(data.user_idx, data.item_idx, keys, data.n_users)
-
-
-def _rows_to_csr(rows: NDArray[np.int64], n_items: int) -> sp.csr_matrix:
-    """The items (+1-shifted, 0 = padding) of each row as a binary CSR."""
-    r, c = np.nonzero(rows)
-    return sp.csr_matrix(
-        (np.ones(len(r), np.float32), (r, rows[r, c] - 1)), shape=(rows.shape[0], n_items)
-    )

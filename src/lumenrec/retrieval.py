@@ -12,6 +12,16 @@ remove vectors, so deleted items are *tombstones*: they are filtered out of ever
 (``IDSelectorNot``), and the graph is rebuilt without them (:meth:`HNSWIndex.compacted`)
 once they exceed ``rebuild_share`` of the index. The index serialises to faiss's own binary
 format plus a ``.npy`` label array (no pickle).
+
+Inner-product HNSW misses items for factor models whose item norms are skewed (ALS norms grow
+with popularity): the true top-k of a query is then dominated by a few large-norm items that a
+graph search walks past, all the more once seen items are filtered. So the ``n_exact``
+largest-norm vectors (the *head*) are also scored exactly on every query, and by
+Cauchy-Schwarz no other item can beat ``|q| * max tail norm``: when the k-th head score reaches
+that bound the head's list is the exact answer and the graph is not searched at all; otherwise
+the graph's list and the head's are merged. (The MIPS-to-L2 reduction, an extra coordinate
+``sqrt(M^2 - |x|^2)``, was measured and is much worse on such factors: recall@10 0.68 against
+1.00 on Amazon Sports ALS factors at ef 512; see ``docs/serving.md``.)
 """
 
 from __future__ import annotations
@@ -148,6 +158,8 @@ class HNSWIndex:
         recall/latency knob.
     rebuild_share : float
         Rebuild the graph without tombstones once they exceed this share of its vectors.
+    n_exact : int
+        Size of the exactly scored head (the largest-norm vectors); 0 searches the graph only.
 
     Stability: experimental.
     """
@@ -160,17 +172,25 @@ class HNSWIndex:
         ef_construction: int = 200,
         ef_search: int = 128,
         rebuild_share: float = 0.2,
+        n_exact: int = 1024,
         _labels: NDArray[np.int64] | None = None,
         _index: Any = None,
     ) -> None:
-        if m < 4 or ef_construction < 1 or ef_search < 1 or not 0 < rebuild_share <= 1:
+        if (
+            m < 4
+            or ef_construction < 1
+            or ef_search < 1
+            or not 0 < rebuild_share <= 1
+            or n_exact < 0
+        ):
             msg = (
                 "HNSW settings out of range: need m >= 4, ef_construction >= 1, "
-                f"ef_search >= 1, 0 < rebuild_share <= 1 (got m={m}, "
+                f"ef_search >= 1, 0 < rebuild_share <= 1, n_exact >= 0 (got m={m}, "
                 f"ef_construction={ef_construction}, ef_search={ef_search}, "
-                f"rebuild_share={rebuild_share})"
+                f"rebuild_share={rebuild_share}, n_exact={n_exact})"
             )
             raise ConfigError(msg)
+        self.n_exact = int(n_exact)
         self.m, self.ef_construction, self.ef_search = int(m), int(ef_construction), int(ef_search)
         self.rebuild_share = float(rebuild_share)
         faiss = _faiss()
@@ -178,6 +198,7 @@ class HNSWIndex:
             self._index = _index
             self.dim = int(_index.d)
             self._labels = np.asarray(_labels, np.int64)
+            x = _index.reconstruct_n(0, _index.ntotal) if _index.ntotal else None
         else:
             x = np.ascontiguousarray(vectors, dtype=np.float32)
             if x.ndim != 2 or not x.shape[0] or not np.isfinite(x).all():
@@ -199,6 +220,24 @@ class HNSWIndex:
         self._row_of = np.full(self.n_items, -1, np.int64)
         self._row_of[self._labels] = np.arange(len(self._labels))
         self._tombstones: set[int] = set()
+        self._head_rows = np.empty(0, np.int64)
+        self._head_vecs = np.empty((0, self.dim), np.float32)
+        self._tail_bound = 0.0  # max norm of the graph's vectors outside the head
+        if x is not None:
+            self._grow_head(np.asarray(x, np.float32), 0)
+
+    def _grow_head(self, x: NDArray[np.float32], first_row: int) -> None:
+        """Merge rows ``first_row ...`` (vectors ``x``) into the head, keeping the largest norms."""
+        rows = np.concatenate([self._head_rows, first_row + np.arange(len(x), dtype=np.int64)])
+        vecs = np.concatenate([self._head_vecs, x]) if len(self._head_rows) else x
+        norms = np.linalg.norm(vecs, axis=1)
+        if len(rows) > self.n_exact:
+            order = np.argsort(-norms, kind="stable")
+            keep, drop = order[: self.n_exact], order[self.n_exact :]
+            self._tail_bound = max(self._tail_bound, float(norms[drop].max()))
+            rows, vecs = rows[keep], vecs[keep]
+        self._head_rows = rows
+        self._head_vecs = np.ascontiguousarray(vecs, dtype=np.float32)
 
     # -- state -----------------------------------------------------------------------------
     @property
@@ -222,6 +261,7 @@ class HNSWIndex:
             "ef_construction": self.ef_construction,
             "ef_search": self.ef_search,
             "rebuild_share": self.rebuild_share,
+            "n_exact": self.n_exact,
         }
 
     # -- changes ---------------------------------------------------------------------------
@@ -233,6 +273,7 @@ class HNSWIndex:
             raise DataError(msg)
         new = np.arange(self.n_items, self.n_items + len(x), dtype=np.int64)
         self._index.add(x)
+        self._grow_head(x, self.n_vectors - len(x))
         self._labels = np.concatenate([self._labels, new])
         self._row_of = np.concatenate([self._row_of, self.n_vectors - len(x) + np.arange(len(x))])
         self.n_items += len(x)
@@ -300,6 +341,17 @@ class HNSWIndex:
         kk = min(int(k), self.n_vectors - len(rows))
         if kk <= 0:
             return np.empty(0, np.int64), np.empty(0, np.float32)
+        # the head, scored exactly
+        hs = self._head_vecs @ q[0]
+        if rows.size:
+            hs[np.isin(self._head_rows, rows, assume_unique=True)] = -np.inf
+        top = np.argsort(-hs, kind="stable")[:kk]
+        top = top[np.isfinite(hs[top])]
+        h_rows, h_scores = self._head_rows[top], hs[top]
+        tail = self.n_vectors - len(self._head_rows)
+        bound = float(np.linalg.norm(q)) * self._tail_bound
+        if not tail or (len(top) == kk and h_scores[-1] >= bound):
+            return self._labels[h_rows], h_scores.astype(np.float32)  # exact (Cauchy-Schwarz)
         params = faiss.SearchParametersHNSW()
         params.efSearch = max(self.ef_search, kk)
         if rows.size:
@@ -307,7 +359,18 @@ class HNSWIndex:
             params.sel = faiss.IDSelectorNot(batch)
         scores, found = self._index.search(q, kk, params=params)
         keep = found[0] >= 0
-        return self._labels[found[0][keep]], scores[0][keep].astype(np.float32)
+        g_rows, g_scores = found[0][keep], scores[0][keep]
+        fresh = ~np.isin(g_rows, h_rows)
+        all_rows = np.concatenate([h_rows, g_rows[fresh]])
+        all_scores = np.concatenate([h_scores, g_scores[fresh]]).astype(np.float32)
+        if len(all_rows) < kk:  # the filter starved the graph search: score everything
+            log.debug("HNSW search came back short (%d < %d); scoring exactly", len(all_rows), kk)
+            every = self._index.reconstruct_n(0, self.n_vectors) @ q[0]
+            every[rows] = -np.inf
+            all_rows = np.flatnonzero(np.isfinite(every))
+            all_scores = every[all_rows].astype(np.float32)
+        order = np.argsort(-all_scores, kind="stable")[:kk]
+        return self._labels[all_rows[order]], all_scores[order]
 
     # -- persistence -----------------------------------------------------------------------
     def to_bytes(self) -> tuple[bytes, bytes]:

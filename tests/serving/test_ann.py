@@ -47,6 +47,45 @@ def test_recall_at_10_on_planted_data(planted):
     assert list(scores) == sorted(scores, reverse=True)
 
 
+def _skewed(n_items=3000, dim=64, seed=0):
+    """Popularity-skewed norms, unstructured directions (ALS factors of sparse, noisy data)."""
+    rng = np.random.default_rng(seed)
+    dirs = rng.standard_normal((n_items, dim)).astype(np.float32)
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    norms = (1 / np.arange(1, n_items + 1) ** 0.8)[rng.permutation(n_items)]
+    items = (dirs * norms[:, None]).astype(np.float32)
+    queries = rng.standard_normal((100, dim)).astype(np.float32)
+    popular = np.argsort(-norms)[:300]
+    seen = [rng.choice(popular, 80, replace=False) for _ in queries]  # heavy users
+    return items, queries, seen
+
+
+def test_recall_with_skewed_norms_and_seen_items():
+    """The graph alone misses large-norm items; the exact head closes the gap."""
+    items, queries, seen = _skewed()
+
+    def recall(index):
+        return np.mean(
+            [
+                len(set(exact_search(items, q, 10, s)[0]) & set(index.search(q, 10, s)[0])) / 10
+                for q, s in zip(queries, seen, strict=True)
+            ]
+        )
+
+    graph_only = HNSWIndex(items, m=16, ef_construction=64, ef_search=16, n_exact=0)
+    assert recall(graph_only) < 0.95  # what the index did before the head
+    graph_only.n_exact = 1024  # same graph, 1024-vector head (the default)
+    graph_only._grow_head(items, 0)
+    assert recall(graph_only) >= 0.99
+    small_head = HNSWIndex(items, m=16, ef_construction=64, ef_search=16, n_exact=256)
+    assert recall(small_head) >= 0.95  # head and graph lists merged
+    for q, s in zip(queries[:20], seen[:20], strict=True):
+        found, scores = small_head.search(q, 10, s)
+        assert len(found) == 10 and not set(found) & set(s)
+        np.testing.assert_allclose(scores, items[found] @ q, rtol=1e-5, atol=1e-7)
+        assert list(scores) == sorted(scores, reverse=True)
+
+
 def test_excluded_items_never_returned(planted):
     items, queries, index = planted
     truth, _ = exact_search(items, queries[0], 10)
@@ -55,9 +94,12 @@ def test_excluded_items_never_returned(planted):
     assert _recall(index, items, queries[:50], exclude=truth[:5]) >= 0.9
 
 
-def test_tombstones_are_respected_and_compacted():
+@pytest.mark.parametrize("n_exact", [0, 64, 1024])
+def test_tombstones_are_respected_and_compacted(n_exact):
     items, queries = _planted(n_items=600, seed=1)
-    index = HNSWIndex(items, m=16, ef_construction=64, ef_search=64, rebuild_share=0.25)
+    index = HNSWIndex(
+        items, m=16, ef_construction=64, ef_search=64, rebuild_share=0.25, n_exact=n_exact
+    )
     dead = set()
     for q in queries[:20]:  # delete each query's best items: the hardest case for a graph
         found, _ = index.search(q, 10)
@@ -71,6 +113,7 @@ def test_tombstones_are_respected_and_compacted():
     index.delete(extra)
     assert index.needs_rebuild
     small = index.compacted()
+    assert small.n_exact == n_exact
     assert small.n_vectors == 600 - len(dead) - len(extra) and not small.tombstones
     gone = dead | set(extra)
     for q in queries[:30]:
@@ -91,6 +134,20 @@ def test_add_appends_items_with_the_next_indices(planted):
     assert found[0] == 105
 
 
+@pytest.mark.parametrize("n_exact", [0, 16])
+def test_nearly_everything_excluded_still_fills_the_list(n_exact):
+    items, queries = _planted(n_items=600, seed=4)
+    index = HNSWIndex(items, m=8, ef_construction=32, ef_search=8, n_exact=n_exact)
+    allowed = np.arange(0, 600, 40)  # 15 items left
+    index.delete(range(0, 600, 7))  # tombstones among the rest too
+    exclude = np.setdiff1d(np.arange(600), allowed)
+    found, scores = index.search(queries[0], 10, exclude)
+    live = allowed[allowed % 7 != 0]
+    truth, _ = exact_search(items, queries[0], 10, np.setdiff1d(np.arange(600), live))
+    assert list(found) == list(truth)
+    np.testing.assert_allclose(scores, items[found] @ queries[0], rtol=1e-5, atol=1e-6)
+
+
 def test_everything_deleted_or_excluded_gives_an_empty_list():
     items, queries = _planted(n_items=30, seed=2)
     index = HNSWIndex(items, m=8)
@@ -104,8 +161,10 @@ def test_save_and_load_round_trip(planted):
     index.delete([1, 2, 3])
     try:
         blob, labels = index.to_bytes()
-        again = HNSWIndex.from_bytes(blob, labels, ef_search=64)
+        again = HNSWIndex.from_bytes(blob, labels, **index.params())
         assert again.n_vectors == index.n_vectors - 3 and again.dim == index.dim
+        assert again.params() == index.params()
+        assert len(again._head_rows) == 1024 and 0 < again._tail_bound <= index._tail_bound
         for q in queries[:20]:
             a = index.search(q, 10)[0]
             assert not {1, 2, 3} & set(a)
@@ -119,6 +178,8 @@ def test_save_and_load_round_trip(planted):
 def test_bad_settings_and_non_factor_models_are_config_errors(planted):
     with pytest.raises(ConfigError, match="m >= 4"):
         HNSWIndex(planted[0], m=2)
+    with pytest.raises(ConfigError, match="n_exact >= 0"):
+        HNSWIndex(planted[0], n_exact=-1)
     with pytest.raises(ConfigError, match="no user/item factor matrices"):
         factor_vectors(types.SimpleNamespace(n_items_=3))
 

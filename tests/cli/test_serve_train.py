@@ -196,6 +196,44 @@ def test_train_bad_data_files_exit_2(cli, tmp_path, name):
     assert "Traceback" not in r.output and not (tmp_path / "m" / "current").exists()
 
 
+_BAD_PARQUET = {
+    "float user ids": (
+        {"user_id": [1.5, 2.25], "item_id": ["i1", "i2"]},
+        ["'user_id' holds non-integral numbers (e.g. 1.5 at row 0)"],
+    ),
+    "list item ids": (
+        {"user_id": ["u1", "u2"], "item_id": [["i1", "i2"], ["i3"]]},
+        ["'item_id' holds list values (a nested column)"],
+    ),
+    "bytes user ids": ({"user_id": [b"u1", b"u2"], "item_id": ["i1", "i2"]}, ["holds bytes"]),
+    "dict ratings": (
+        {"user_id": ["u1", "u2"], "item_id": ["i1", "i2"], "rating": [{"r": 1}, {"r": 2}]},
+        ["'rating' holds dict values", "--col-rating ''"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_PARQUET))
+def test_train_parquet_with_wrong_dtypes_exit_2(cli, tmp_path, case):
+    """SERVICE.md 4.3: Parquet with the wrong dtypes → exit 2 naming the file, the column and
+    the available columns with a one-line hint; no traceback (only with --debug)."""
+    import pandas as pd
+
+    columns, messages = _BAD_PARQUET[case]
+    path = tmp_path / "events.parquet"
+    pd.DataFrame(columns).to_parquet(path)
+    args = ["train", "--dataset", str(path), "--out", str(tmp_path / "m")]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 2, r.output
+    flat = " ".join(r.output.split())
+    assert f"error: {path}: column" in flat, flat
+    assert all(m in flat for m in messages), flat
+    assert f"available columns: {list(columns)}" in flat
+    assert "Traceback" not in r.output and not (tmp_path / "m" / "current").exists()
+    debug = CliRunner().invoke(cli, [*args, "--debug"])
+    assert debug.exit_code == 2 and "Traceback" in debug.output
+
+
 @pytest.mark.parametrize(
     ("name", "raw"),
     [

@@ -173,3 +173,62 @@ def test_catalog_file(tmp_path: Path) -> None:
     _write(tmp_path / "bad_items.csv", "id,title\ni1,One\n")
     with pytest.raises(DataError, match=r"bad_items\.csv: missing column 'item_id'"):
         read_catalog(tmp_path / "bad_items.csv")
+
+
+# -- SERVICE.md 4.3: Parquet (or DataFrames) with the wrong dtypes ----------------------------
+_GOOD = {
+    "user_id": ["u1", "u2"],
+    "item_id": ["i1", "i2"],
+    "rating": [1.0, 2.0],
+    "timestamp": [1, 2],
+}
+_WRONG_DTYPES = {
+    "float user ids": ({"user_id": [1.5, 2.0]}, "'user_id' holds non-integral numbers"),
+    "infinite user ids": ({"user_id": [np.inf, 2.0]}, "'user_id' holds infinite numbers"),
+    "list item ids": ({"item_id": [[1, 2], [3]]}, "'item_id' holds list values (a nested column)"),
+    "dict item ids": ({"item_id": [{"a": 1}, {"b": 2}]}, "'item_id' holds dict values"),
+    "bytes user ids": ({"user_id": [b"u1", b"u2"]}, "'user_id' holds bytes"),
+    "bool user ids": ({"user_id": [True, False]}, "'user_id' holds booleans"),
+    "datetime item ids": (
+        {"item_id": pd.to_datetime(["2020-01-01", "2020-01-02"])},
+        "'item_id' holds datetime64",
+    ),
+    "mixed object ids": ({"item_id": ["i1", 2.5]}, "'item_id' holds float values"),
+    "list ratings": ({"rating": [[1.0], [2.0]]}, "'rating' holds list values"),
+    "complex ratings": ({"rating": [1 + 2j, 2 + 0j]}, "'rating' holds complex numbers"),
+    "dict timestamps": ({"timestamp": [{"t": 1}, {"t": 2}]}, "'timestamp' holds dict values"),
+}
+
+_FRAME_ONLY = {"mixed object ids", "complex ratings"}
+
+
+@pytest.mark.parametrize("case", sorted(_WRONG_DTYPES))
+def test_parquet_with_wrong_dtypes_names_file_column_and_columns(tmp_path: Path, case) -> None:
+    override, expected = _WRONG_DTYPES[case]
+    path = tmp_path / "events.parquet"
+    frame = pd.DataFrame({**_GOOD, **override})
+    with pytest.raises(DataError) as err:
+        if case in _FRAME_ONLY:  # pyarrow cannot write these; a DataFrame can still hold them
+            from_pandas(frame, source=str(path))
+        else:
+            frame.to_parquet(path)
+            read_interactions(path)
+    text = str(err.value)
+    assert text.startswith(f"{path}: column ") and expected in text, text
+    assert "available columns: ['user_id', 'item_id', 'rating', 'timestamp']" in text
+    assert "\n" not in text
+
+
+def test_whole_number_and_mixed_ids_are_accepted() -> None:
+    df = pd.DataFrame(
+        {
+            "user_id": [1.0, 2.0, 3.0],  # Parquet ints with a missing value elsewhere: floats
+            "item_id": pd.Series(["i1", 7, np.int64(8)], dtype=object),
+            "rating": [1, 2, 3],
+        }
+    )
+    data = from_pandas(df)
+    assert data.users.ids.tolist() == ["1", "2", "3"]
+    assert data.items.ids.tolist() == ["i1", "7", "8"]
+    cats = from_pandas(df.astype({"user_id": "int64"}).astype({"user_id": "category"}))
+    assert cats.users.ids.tolist() == ["1", "2", "3"]

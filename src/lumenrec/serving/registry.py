@@ -22,7 +22,13 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from lumenrec.errors import ArtifactError, ConfigError, NotFittedError, UnknownIdError
+from lumenrec.errors import (
+    ArtifactError,
+    ConfigError,
+    LumenError,
+    NotFittedError,
+    UnknownIdError,
+)
 from lumenrec.pipeline import RecommendPipeline
 from lumenrec.types import PathLike
 
@@ -134,14 +140,17 @@ class ModelRegistry:
         NotFittedError
             Nothing published yet.
         UnknownIdError, ArtifactError
-            Missing, corrupt or incompatible version.
+            Missing, corrupt or incompatible version. A reader library failing on a damaged
+            file with its own exception type (e.g. safetensors' ``SafetensorError``) is
+            reported as an :class:`ArtifactError` too, so a bad version is always refused
+            the same way (409, old model keeps serving; exit 2 in the CLI).
         """
         if version is None:
             version = self.current()
             if version is None:
                 msg = f"no model published in {self.root}; run `lumenrec train --out {self.root}`"
                 raise NotFittedError(msg)
-        return RecommendPipeline.load(self.path(version))
+        return _load_checked(self.path(version))
 
     # -- changes ---------------------------------------------------------------------------
     def publish(self, pipeline: RecommendPipeline, *, activate: bool = True) -> str:
@@ -163,7 +172,7 @@ class ModelRegistry:
             target = self.versions_dir / version
             pipeline.save(target)
             try:
-                RecommendPipeline.load(target)
+                _load_checked(target)
             except ArtifactError:
                 shutil.rmtree(target, ignore_errors=True)
                 raise
@@ -205,3 +214,14 @@ class ModelRegistry:
                 yield
             finally:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _load_checked(path: Path) -> RecommendPipeline:
+    """:meth:`RecommendPipeline.load`, with foreign reader errors turned into ArtifactError."""
+    try:
+        return RecommendPipeline.load(path)
+    except LumenError:
+        raise
+    except Exception as err:  # a third-party reader choking on a damaged file
+        msg = f"model at {path} is corrupt: {type(err).__name__}: {err}"
+        raise ArtifactError(msg) from err

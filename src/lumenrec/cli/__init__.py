@@ -1,4 +1,4 @@
-"""The ``lumenrec`` command line: ``datasets``, ``evaluate`` and ``demo`` (Typer)."""
+"""The ``lumenrec`` command line: datasets, evaluate, demo, encode, train, serve, users (Typer)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from lumenrec.cli.evaluate import _HELP as _EVALUATE_HELP
 from lumenrec.cli.evaluate import evaluate_command
 from lumenrec.cli.serve import SERVE_HELP, serve_command
 from lumenrec.cli.train import TRAIN_HELP, train_command
+from lumenrec.cli.users import USERS_HELP, users_app
 
 __all__ = ["app", "main"]
 
@@ -54,6 +55,7 @@ app.command("demo", help=DEMO_HELP)(demo_command)
 app.command("encode", help=ENCODE_HELP)(encode)
 app.command("train", help=TRAIN_HELP)(train_command)
 app.command("serve", help=SERVE_HELP)(serve_command)
+app.add_typer(users_app, name="users", help=USERS_HELP)
 
 
 def main() -> None:

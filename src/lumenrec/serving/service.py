@@ -88,6 +88,7 @@ class Service:
         self._retrain_lock = threading.Lock()
         self._threadpools: Any = None
         self._pinned = threading.local()
+        self._deletion_mark = 0
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, preloaded: RecommendPipeline | None = None) -> None:
@@ -332,7 +333,7 @@ class Service:
         pipeline, store = self.require()
         key = (k, tuple(exclude), pipeline.version, strict)
         cached = self.cache.get(user_id, key)
-        if cached is not None:
+        if cached is not None and self._no_new_deletions(store):
             return cached
         try:
             history, profile, deleted = store.user_context(
@@ -360,6 +361,20 @@ class Service:
         }
         self.cache.put(user_id, key, out)
         return out
+
+    def _no_new_deletions(self, store: EventStore) -> bool:
+        """False (and the cache emptied) when a deletion was recorded since the last check,
+        by this process or another one sharing the store (``lumenrec users delete``): cached
+        lists must not outlive an erasure."""
+        try:
+            mark = store.deletion_mark()
+        except StoreError:
+            return True  # reads outlive a broken store; nothing new can have been deleted
+        if mark == self._deletion_mark:
+            return True
+        self.cache.clear()
+        self._deletion_mark = mark
+        return False
 
     def similar(self, item_id: str, k: int) -> dict[str, Any]:
         pipeline, _ = self.require()

@@ -427,6 +427,11 @@ class EventStore:
         )
         return {r[0] for r in rows}
 
+    def deletion_mark(self) -> int:
+        """The id of the newest deletion audit row (0 when none): it grows with every user or
+        item deletion, from this process or any other (``lumenrec users delete``)."""
+        return int(self._read("SELECT COALESCE(MAX(id), 0) FROM deletions")[0][0])
+
     def has_profile(self, user_id: str) -> bool:
         return bool(self._read("SELECT 1 FROM users WHERE user_id=?", (user_id,)))
 

@@ -240,3 +240,19 @@ def test_refit_trains_on_the_held_out_events_for_the_best_epoch_count():
         == refit.history_["best_epoch"]
         == plain.history_["best_epoch"]
     )
+
+
+def test_corrupt_weights_file_is_an_artifact_error(cycle_model, tmp_path: Path):
+    import hashlib
+
+    from lumenrec.errors import ArtifactError
+
+    model, _ = cycle_model
+    model.save(tmp_path / "m")
+    weights = tmp_path / "m" / "weights.safetensors"
+    weights.write_bytes(b"not a safetensors file")
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    manifest["files"]["weights.safetensors"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    (tmp_path / "m" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="weights.safetensors"):
+        SASRec.load(tmp_path / "m")

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from lumenrec._progress import progress
-from lumenrec.errors import ConfigError, missing_dependency
+from lumenrec.errors import ArtifactError, ConfigError, missing_dependency
 
 __all__ = [
     "LoopSettings",
@@ -192,10 +192,20 @@ def weights_to_bytes(arrays: dict[str, NDArray]) -> bytes:
 
 
 def weights_from_bytes(blob: bytes) -> dict[str, NDArray]:
-    """Inverse of :func:`weights_to_bytes` (needs safetensors, not torch)."""
+    """Inverse of :func:`weights_to_bytes` (needs safetensors, not torch).
+
+    Raises
+    ------
+    ArtifactError
+        When ``blob`` is not a readable safetensors file.
+    """
     from safetensors.numpy import load
 
-    return dict(load(blob))
+    try:
+        return dict(load(blob))
+    except Exception as err:  # safetensors raises its own error types (SafetensorError, ...)
+        msg = f"weights.safetensors is corrupt or not a safetensors file ({err})"
+        raise ArtifactError(msg) from err
 
 
 def _write_checkpoint(directory: str, arrays: dict[str, NDArray], meta: dict[str, Any]) -> None:

@@ -114,21 +114,6 @@ COLLABORATIVE = [
 ORDERLESS = [name for name in COLLABORATIVE if name != "sasrec"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The torch models here are tiny: one intra-op thread avoids oversubscribing small
-    (2-core, shared) machines, where two spinning threads made a 0.2 s fit take seconds."""
-    try:
-        import torch
-    except ImportError:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(params=list(FACTORIES))
 def make_model(request) -> Callable[[], BaseRecommender]:
     return FACTORIES[request.param]

@@ -441,7 +441,11 @@ class RecommendPipeline:
                     if col not in sub.columns:
                         sub[col] = None
                 payload = list(np.asarray(texts, object)[new_mask]) if texts else sub
-                self.model.add_items(payload)
+                new_index = self.model.add_items(payload)
+                if self.ann is not None:  # the index grows with the model, same indices
+                    from lumenrec.retrieval import factor_vectors
+
+                    self.ann.add(factor_vectors(self.model)[np.asarray(new_index)])
                 self.items = self.items.extend(added)
                 self._popularity = np.concatenate(
                     [self._popularity, np.zeros(len(added), np.float32)]

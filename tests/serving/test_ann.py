@@ -300,3 +300,24 @@ def test_service_auto_and_non_factor_models_rank_exactly(client_for, als_registr
     with client_for(retrieval="ann") as c:  # the hybrid fixture has no factor matrices
         assert c.get("/health/ready").json()["retrieval"] == "exact"
         assert c.get("/recommend/u1").status_code == 200
+
+
+def test_pipeline_ann_serves_items_added_from_text():
+    """A factor model that places new items from text (TextAdapter): the index grows too."""
+    from lumenrec.data.synthetic import block_clusters
+    from lumenrec.models.adapter import TextAdapter
+    from lumenrec.pipeline import RecommendPipeline
+
+    data = block_clusters(n_topics=4, n_users=120, n_items=200, random_state=0)
+    model = TextAdapter(encoder="hashing", n_factors=16, cf_regularization=10.0, random_state=0)
+    p = RecommendPipeline.fit(model, data)
+    p.use_ann(m=16, ef_construction=100, ef_search=64, n_exact=0)
+    new = data.catalog.iloc[:3].copy()
+    new.index = ["fresh-0", "fresh-1", "fresh-2"]
+    p.add_items(new)
+    assert p.ann.n_items == p.model.n_items_ == 203
+    user = "u" + str(int(np.flatnonzero(data.user_attributes["topic"] == new["topic"].iloc[0])[0]))
+    ann = [x["item_id"] for x in p.recommend(user, 200).items]
+    p.use_exact()
+    exact = [x["item_id"] for x in p.recommend(user, 200).items]
+    assert "fresh-0" in exact and "fresh-0" in ann

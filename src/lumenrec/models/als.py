@@ -222,8 +222,22 @@ class ImplicitALS(BaseRecommender):
             self.item_factors_,
             self.regularization,
             self.alpha,
+            self._item_gram(),
         )
         return x.astype(np.float32)
+
+    def _item_gram(self) -> NDArray[np.float64]:
+        """``YᵀY + λI`` of the current item factors, computed once per factor array."""
+        cached = self.__dict__.get("_gram_cache")
+        if (
+            cached is None
+            or cached[0] is not self.item_factors_
+            or cached[1] != self.regularization
+        ):
+            g = gram(self.item_factors_.astype(np.float64), self.regularization)
+            cached = (self.item_factors_, self.regularization, g)
+            self._gram_cache = cached
+        return cached[2]
 
     def score_history(
         self, histories: sp.csr_matrix, items: IndexArray | None = None

@@ -11,7 +11,9 @@ event (the protocol's validation item) for early stopping on NDCG@10; the test q
 whole history. No hyper-parameter is chosen on test: the settings below were fixed before
 the runs (the paper's width/depth/dropout for sparse Amazon data, 512 uniform negatives).
 The JSON adds, per run, the epochs run, the best epoch and seconds per training epoch, and
-the published anchors of BENCHMARKS.md. Writes ``benchmarks/results/p2_sasrec_<dataset>.json``.
+the published anchors of BENCHMARKS.md. Writes ``benchmarks/results/p2_sasrec_<dataset>.json``; variants run in parallel processes
+(``--variants id --name A`` and ``--variants text --name B``) are joined with
+``--merge results/A.json results/B.json``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -59,6 +62,25 @@ ANCHORS = {
 }
 
 
+def merge(paths: list[str], name: str) -> Path:
+    """One record from runs of the variants made separately (e.g. in parallel processes):
+    models, runs, aggregates and training logs side by side; the rest from the first file."""
+    records = [json.loads(Path(p).read_text()) for p in paths]
+    out = dict(records[0])
+    fingerprints = {r["dataset"]["fingerprint"] for r in records}
+    if len(fingerprints) != 1 or len({json.dumps(r["settings"]) for r in records}) != 1:
+        msg = "refusing to merge runs on different data or settings"
+        raise SystemExit(msg)
+    for key in ("models", "aggregate"):
+        out[key] = {k: v for r in records for k, v in r[key].items()}
+    for key in ("runs", "training"):
+        out[key] = [x for r in records for x in r[key]]
+    out["merged_from"] = [Path(p).name for p in paths]
+    out["wall_time"] = max(r["wall_time"] for r in records)
+    out.pop("created_at", None)
+    return write_json(name, out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", default="amazon-beauty")
@@ -70,7 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--encoder", default="minilm")
     ap.add_argument("--cache", default=None, help="embedding cache (default: the CLI's)")
     ap.add_argument("--name", default=None, help="result file name (default p2_sasrec_<dataset>)")
+    ap.add_argument("--merge", nargs="+", default=None, help="result files to merge into --name")
     args = ap.parse_args(argv)
+    if args.merge:
+        print(merge(args.merge, args.name or f"p2_sasrec_{args.dataset}"))
+        return 0
     torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
     params = {**BASE, **json.loads(args.params)}

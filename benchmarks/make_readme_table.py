@@ -21,6 +21,11 @@ TABLES = [
         ["ndcg@10", "precision@10", "recall@10", "map@10"],
     ),
     (
+        "p1_neural_ml-100k",
+        "P1 — ML-100K, neural models (same protocol and seeds; classic models in the table above)",
+        ["ndcg@10", "precision@10", "recall@10", "map@10"],
+    ),
+    (
         "p1-item_ml-100k",
         "P1-item — ML-100K, the item-stratified 75/25 split the MS Recommenders notebook ran (seed 42)",
         ["ndcg@10", "precision@10", "recall@10", "map@10"],
@@ -28,6 +33,16 @@ TABLES = [
     (
         "p2_amazon-beauty",
         "P2 — Amazon Beauty, leave-one-out, full ranking (12,101 items)",
+        ["ndcg@10", "hr@10", "ndcg@5", "hr@5"],
+    ),
+    (
+        "p2_sasrec_amazon-beauty",
+        "P2 — Amazon Beauty, SASRec id-only vs text-unified (frozen MiniLM), seeds = model init",
+        ["ndcg@10", "hr@10", "ndcg@5", "hr@5"],
+    ),
+    (
+        "p2_neural_amazon-beauty",
+        "P2 — Amazon Beauty, MultVAE and LightGCN (one seed, settings fixed in advance)",
         ["ndcg@10", "hr@10", "ndcg@5", "hr@5"],
     ),
 ]

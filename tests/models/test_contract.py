@@ -76,6 +76,7 @@ FACTORIES: dict[str, Callable[[], BaseRecommender]] = {
         batch_size=32,
         learning_rate=0.01,
         n_epochs=30,
+        refit=False,
         text_encoder="hashing",
         random_state=0,
     ),

@@ -21,6 +21,7 @@ pytest.importorskip("torch")
 from lumenrec.models.sasrec import SASRec, tail_matrix  # noqa: E402
 
 SMALL = {
+    "refit": False,
     "n_factors": 32,
     "n_layers": 1,
     "dropout": 0.1,
@@ -230,7 +231,7 @@ def test_refit_trains_on_the_held_out_events_for_the_best_epoch_count():
     data = cycle_data(n_users=40, n_items=60, length=4)
     # item 59 only ever appears as some users' last event: held out, unless refit
     plain = SASRec(n_epochs=6, eval_every=2, **SMALL).fit(data)
-    refit = SASRec(n_epochs=6, eval_every=2, refit=True, **SMALL).fit(data)
+    refit = SASRec(n_epochs=6, eval_every=2, **{**SMALL, "refit": True}).fit(data)
     last = {int(data.item_idx[data.user_idx == u][-1]) for u in range(data.n_users)}
     only_last = sorted(last - set(np.asarray(plain.sequences_[:, :-1]).ravel() - 1))
     assert only_last and not plain.item_has_id_[only_last].any()

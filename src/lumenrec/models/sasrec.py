@@ -68,7 +68,8 @@ class SASRec(BaseRecommender):
     loss : {"sampled", "ce", "bce"}, default "sampled"
         Softmax over ``n_negatives`` shared uniform negatives, full softmax over the catalogue,
         or the original one-negative binary loss.
-    n_negatives : int, default 512
+    n_negatives : int, default 2048
+        On Beauty (P2) 2048 beat 512 on validation NDCG@10, 0.0579 vs 0.0567.
     learning_rate : float, default 1e-3
         Adam step size.
     weight_decay : float, default 0.0
@@ -81,9 +82,10 @@ class SASRec(BaseRecommender):
     validate : bool, default True
         Hold out each user's last event for early stopping. With False every epoch runs and
         the last event is trained on.
-    refit : bool, default False
+    refit : bool, default True
         After early stopping, train a fresh network (same seed) on every event for the best
-        epoch count, so the held-out events are learned from too (twice the training time).
+        epoch count, so the held-out events are learned from too (about 1.8x the training
+        time). On Beauty (P2) this is most of the step from 0.046 to 0.055 test NDCG@10.
     text_encoder : str or None, default None
         None: id-only. Otherwise an encoder spec ("minilm", "minilm-fast", "hashing",
         "st:<name>") for the frozen item-text embeddings.
@@ -154,7 +156,7 @@ class SASRec(BaseRecommender):
         max_length: int = 50,
         dropout: float = 0.5,
         loss: str = "sampled",
-        n_negatives: int = 512,
+        n_negatives: int = 2048,
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
         batch_size: int = 256,
@@ -162,7 +164,7 @@ class SASRec(BaseRecommender):
         patience: int = 10,
         eval_every: int = 2,
         validate: bool = True,
-        refit: bool = False,
+        refit: bool = True,
         text_encoder: str | None = None,
         text_fields: Sequence[str] | None = None,
         cache: str | None = None,

@@ -353,9 +353,7 @@ class TextAdapter(BaseRecommender):
         """Scores of shape (n, m or n_items_), float32, from histories alone (NaN rows for
         empty histories); ``items``: optional int array of shape (m,)."""
         x = self.fold_in(histories)
-        it = None if items is None else self._check_indices(items, self.n_items_, "items")
-        v = self.item_factors_ if it is None else self.item_factors_[it]
-        scores = np.ascontiguousarray(x @ v.T, dtype=np.float32)
+        scores = self._dot_scores(x, self.item_factors_, items)
         scores[~x.any(axis=1)] = np.nan
         return scores
 

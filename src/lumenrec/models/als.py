@@ -254,9 +254,7 @@ class ImplicitALS(BaseRecommender):
         ndarray of shape (n, m or n_items_), float32
         """
         x = self.fold_in(histories)
-        it = None if items is None else self._check_indices(items, self.n_items_, "items")
-        v = self.item_factors_ if it is None else self.item_factors_[it]
-        return np.ascontiguousarray(x @ v.T, dtype=np.float32)
+        return self._dot_scores(x, self.item_factors_, items)
 
     def similar_items(self, items: IndexArray, k: int = 10) -> Recommendations:
         """The ``k`` items with the most cosine-similar factors (the query item excluded).

@@ -325,6 +325,24 @@ class BaseRecommender:
         )
         return np.arange(start, self.n_items_, dtype=np.int32)
 
+    def _dot_scores(
+        self,
+        queries: Any,
+        item_vectors: Any,
+        items: IndexArray | None,
+        bias: Any = None,
+    ) -> ScoreMatrix:
+        """``queries @ item_vectors[items].T (+ bias[items])``, float32; all items when None.
+
+        The shared last step of ``score_history`` for factor models (``items`` validated).
+        """
+        it = None if items is None else self._check_indices(items, self.n_items_, "items")
+        vectors = item_vectors if it is None else item_vectors[it]
+        out = queries @ vectors.T
+        if bias is not None:
+            out = out + (bias if it is None else bias[it])
+        return np.ascontiguousarray(out, dtype=np.float32)
+
     @staticmethod
     def _check_indices(values: Any, bound: int, name: str) -> IndexArray:
         arr = np.asarray(values)

@@ -313,11 +313,4 @@ class BPR(BaseRecommender):
         ndarray of shape (n, m or n_items_), float32
         """
         x = self.fold_in(histories)
-        it = None if items is None else self._check_indices(items, self.n_items_, "items")
-        if it is None:
-            return np.ascontiguousarray(
-                x @ self.item_factors_.T + self.item_bias_, dtype=np.float32
-            )
-        return np.ascontiguousarray(
-            x @ self.item_factors_[it].T + self.item_bias_[it], dtype=np.float32
-        )
+        return self._dot_scores(x, self.item_factors_, items, self.item_bias_)

@@ -472,9 +472,7 @@ class LightGCN(BaseRecommender):
         ndarray of shape (n, m or n_items_), float32
         """
         x = self.fold_in(histories)
-        it = None if items is None else self._check_indices(items, self.n_items_, "items")
-        factors = self.item_factors_ if it is None else self.item_factors_[it]
-        return np.ascontiguousarray(x @ factors.T, dtype=np.float32)
+        return self._dot_scores(x, self.item_factors_, items)
 
     # -- persistence -----------------------------------------------------------------------
     def _get_state(self) -> dict[str, Any]:

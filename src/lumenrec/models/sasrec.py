@@ -403,9 +403,7 @@ class SASRec(BaseRecommender):
         torch = import_torch()
         net = self._net()
         hidden = self._query_vectors(net, queries, torch.device("cpu"))
-        it = None if items is None else self._check_indices(items, self.n_items_, "items")
-        vectors = self.item_vectors_ if it is None else self.item_vectors_[it]
-        scores = (hidden @ vectors.T).astype(np.float32)
+        scores = self._dot_scores(hidden, self.item_vectors_, items)
         scores[np.diff(indptr) == 0] = np.nan
         return scores
 

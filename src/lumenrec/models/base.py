@@ -94,6 +94,17 @@ def as_user_items(data: Dataset | sp.spmatrix | np.ndarray) -> sp.csr_matrix:
     return mat
 
 
+def _row_entries(matrix: sp.csr_matrix, rows: IndexArray) -> tuple[IndexArray, IndexArray]:
+    """``(position in rows, column)`` of every stored entry of ``matrix[rows]``, without
+    building the sub-matrix (scipy's row indexing costs ~0.1 ms, a third of a served request)."""
+    starts = matrix.indptr[rows].astype(np.int64)
+    counts = matrix.indptr[np.asarray(rows) + 1].astype(np.int64) - starts
+    r = np.repeat(np.arange(len(rows)), counts)
+    offsets = np.cumsum(counts) - counts
+    pos = np.arange(int(counts.sum())) - np.repeat(offsets - starts, counts)
+    return r, matrix.indices[pos].astype(np.int64)
+
+
 class BaseRecommender:
     """Template for every LumenRec model (see module docstring).
 
@@ -256,9 +267,7 @@ class BaseRecommender:
             scores = np.array(score_rows(rows, cand), dtype=np.float32, copy=True)
             scores[np.isnan(scores)] = -np.inf
             if seen is not None:
-                block = seen[seen_rows[rows]]
-                r = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
-                c = block.indices.astype(np.int64)
+                r, c = _row_entries(seen, seen_rows[rows])
                 if col_of is not None:
                     c = col_of[c]
                     r, c = r[c >= 0], c[c >= 0]

@@ -187,3 +187,37 @@ def test_pipeline_without_fold_in_or_add_items(clusters):
         pipeline.add_items(frame)
     with pytest.raises(ConfigError, match="cannot find similar items"):
         pipeline.similar("i1")
+
+
+def test_a_busy_database_at_open_is_retried_then_reported(tmp_path, monkeypatch):
+    """SQLite can answer SQLITE_BUSY at open without running the busy handler (seen in CI when
+    two servers and a writer started on one file): the open retries within busy_timeout_ms,
+    and a database that stays busy is a clear StoreError, not a crash."""
+    from lumenrec.serving import store as store_mod
+
+    real_conn = store_mod.EventStore._conn
+    failures = {"left": 3}
+
+    class BusyOnce:
+        def __init__(self, conn):
+            self._conn = conn
+
+        def __getattr__(self, name):
+            return getattr(self._conn, name)
+
+        def execute(self, sql, *args):
+            if sql.startswith("PRAGMA journal_mode") and failures["left"] > 0:
+                failures["left"] -= 1
+                msg = "database is locked"
+                raise sqlite3.OperationalError(msg)
+            return self._conn.execute(sql, *args)
+
+    monkeypatch.setattr(
+        store_mod.EventStore, "_conn", lambda self: BusyOnce(real_conn(self)), raising=True
+    )
+    store = store_mod.EventStore(tmp_path / "a.sqlite", busy_timeout_ms=2000)
+    assert failures["left"] == 0
+    store.close()
+    failures["left"] = 10**9  # busy for ever: reported once the timeout has passed
+    with pytest.raises(store_mod.StoreError, match="busy"):
+        store_mod.EventStore(tmp_path / "b.sqlite", busy_timeout_ms=100)

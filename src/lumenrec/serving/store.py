@@ -130,16 +130,7 @@ class EventStore:
         self._conns_lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._conn()
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            has_schema = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='model_log'"
-            ).fetchone()
-            if not has_schema:
-                conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
-            salt = conn.execute("SELECT value FROM meta WHERE key='salt'").fetchone()
-        except sqlite3.Error as err:
-            raise _unavailable(err) from err
+        salt = self._open_schema(conn)
         if salt is None:
             with self._write() as w:
                 w.execute(
@@ -157,6 +148,34 @@ class EventStore:
                 target=self._commit_loop, name="lumenrec-group-commit", daemon=True
             )
             self._writer.start()
+
+    def _open_schema(self, conn: sqlite3.Connection) -> Any:
+        """WAL mode and the schema, idempotently; returns the salt row (or None).
+
+        Two processes opening a new database at once can get SQLITE_BUSY straight from the
+        journal-mode switch (SQLite does not always run the busy handler there), so a busy or
+        locked error is retried until ``busy_timeout_ms`` has passed.
+        """
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                has_schema = conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name='model_log'"
+                ).fetchone()
+                if not has_schema:
+                    conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
+                return conn.execute("SELECT value FROM meta WHERE key='salt'").fetchone()
+            except sqlite3.OperationalError as err:
+                if conn.in_transaction:
+                    conn.rollback()
+                text = str(err).lower()
+                if ("busy" in text or "locked" in text) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
+                raise _unavailable(err) from err
+            except sqlite3.Error as err:
+                raise _unavailable(err) from err
 
     # -- connections -----------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:

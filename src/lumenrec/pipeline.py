@@ -285,7 +285,7 @@ class RecommendPipeline:
                     values[int(idx)] = float(value)
         cols = np.fromiter(values, np.int32, len(values))
         data = np.fromiter(values.values(), np.float32, len(values))
-        order = np.argsort(cols)  # canonical CSR built directly (no COO pass: ~0.1 ms a request)
+        order = np.argsort(cols)  # canonical CSR built directly: no COO pass on every request
         indptr = np.array([0, len(cols)], np.int32)
         return sp.csr_matrix((data[order], cols[order], indptr), shape=(1, self.n_items))
 

@@ -160,6 +160,7 @@ def test_checkpoint_dir_holds_the_best_weights(tmp_path: Path):
 
 def test_text_unified_places_cold_items_by_text(clusters):
     model = SASRec(n_epochs=30, text_encoder="hashing", **SMALL).fit(clusters)
+    model.score_sequences([[0, 1]])  # builds and caches the network before add_items
     assert model.text_embeddings_.shape[0] == clusters.n_items
     topics = clusters.catalog["topic"].to_numpy()
     user_topic = clusters.user_attributes["topic"].to_numpy()
@@ -175,6 +176,8 @@ def test_text_unified_places_cold_items_by_text(clusters):
     own = scores[np.arange(clusters.n_users), [names.index(t) for t in user_topic]]
     assert (own >= scores.max(axis=1) - 1e-6).mean() >= 0.75  # chance: 0.25
     assert model.recommend(np.arange(2), k=3, candidates=new).items.min() >= clusters.n_items
+    # a sequence holding a new item: the cached network must have been rebuilt for it
+    assert np.isfinite(model.score_sequences([[0, int(new[0])]])).all()
 
 
 def test_id_only_and_text_errors(clusters):

@@ -15,7 +15,7 @@ from lumenrec._progress import progress
 from lumenrec._random import derive_seed
 from lumenrec.errors import DataError
 from lumenrec.models._torch_train import import_torch, resolve_device
-from lumenrec.models.base import BaseRecommender
+from lumenrec.models.base import BaseRecommender, as_positives
 from lumenrec.types import IndexArray, ScoreMatrix, Seed
 
 if TYPE_CHECKING:
@@ -152,9 +152,7 @@ class BPR(BaseRecommender):
     ) -> None:
         torch = import_torch()
         device = resolve_device(self.device)
-        positives = user_items.copy()
-        positives.data = (positives.data > 0).astype(np.float32)
-        positives.eliminate_zeros()
+        positives = as_positives(user_items)
         if positives.nnz == 0:
             msg = "BPR needs at least one positive (> 0) interaction"
             raise DataError(msg)
@@ -244,13 +242,10 @@ class BPR(BaseRecommender):
         """
         check_is_fitted(self)
         torch = import_torch()
-        hist = sp.csr_matrix(histories, dtype=np.float32)
+        hist = as_positives(histories)
         if hist.shape[1] != self.n_items_:
             msg = f"histories has {hist.shape[1]} columns but the model has {self.n_items_} items"
             raise DataError(msg)
-        hist.data = (hist.data > 0).astype(np.float32)
-        hist.eliminate_zeros()
-        hist.sort_indices()
         out = np.zeros((hist.shape[0], self.n_factors), np.float32)
         lengths = np.diff(hist.indptr)
         if hist.nnz == 0:

@@ -26,8 +26,9 @@ from lumenrec.models._torch_train import (
     resolve_device,
     seeded_init,
     train_loop,
+    validation_users,
 )
-from lumenrec.models.base import BaseRecommender
+from lumenrec.models.base import BaseRecommender, as_positives
 from lumenrec.models.bpr import sample_negatives
 from lumenrec.types import IndexArray, ScoreMatrix, Seed
 
@@ -39,7 +40,6 @@ __all__ = ["LightGCN", "normalized_adjacency"]
 log = logging.getLogger(__name__)
 
 _INIT_STD = 0.1
-_MAX_VALID_USERS = 5000  # validation users sampled per fit (bounds validation time)
 _FOLD_IN_RIDGE = 1e-3  # ridge of the ego-embedding regression used by fold-in
 
 
@@ -79,14 +79,6 @@ def _propagate_np(
         layer = np.asarray(adjacency @ layer, np.float32)
         total += layer
     return total / (n_layers + 1), below
-
-
-def _validation_users(valid: sp.csr_matrix, rng: np.random.Generator) -> NDArray[np.int64]:
-    """Users with a held-out item; a seeded sample of ``_MAX_VALID_USERS`` when more."""
-    users = np.flatnonzero(np.diff(valid.indptr) > 0).astype(np.int64)
-    if len(users) > _MAX_VALID_USERS:
-        users = np.sort(rng.choice(users, _MAX_VALID_USERS, replace=False))
-    return users
 
 
 def _symmetric_spmm(torch: Any) -> Any:
@@ -275,10 +267,7 @@ class LightGCN(BaseRecommender):
     ) -> None:
         torch = import_torch()
         device = resolve_device(self.device)
-        full = sp.csr_matrix(user_items, dtype=np.float32, copy=True)
-        full.data = (full.data > 0).astype(np.float32)
-        full.eliminate_zeros()
-        full.sort_indices()
+        full = as_positives(user_items)
         if full.nnz == 0:
             msg = "LightGCN needs at least one positive (> 0) interaction"
             raise DataError(msg)
@@ -376,7 +365,7 @@ class LightGCN(BaseRecommender):
 
             validate = None
             if valid is not None:
-                val_users = _validation_users(valid, rng)
+                val_users = validation_users(valid, rng)
                 cache: dict[str, Any] = {}
 
                 def score_rows(rows: NDArray[np.int64]) -> NDArray[np.float32]:
@@ -441,12 +430,10 @@ class LightGCN(BaseRecommender):
             Zero rows for empty histories.
         """
         check_is_fitted(self)
-        hist = sp.csr_matrix(histories, dtype=np.float32, copy=True)
+        hist = as_positives(histories)
         if hist.shape[1] != self.n_items_:
             msg = f"histories has {hist.shape[1]} columns but the model has {self.n_items_} items"
             raise DataError(msg)
-        hist.data = (hist.data > 0).astype(np.float32)
-        hist.eliminate_zeros()
         d_u = np.asarray(hist.sum(axis=1), np.float64).ravel()
         inv_u = np.where(d_u > 0, 1.0 / np.sqrt(np.maximum(d_u, 1.0)), 0.0)
         inv_i = np.where(

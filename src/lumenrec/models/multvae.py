@@ -27,10 +27,11 @@ from lumenrec.models._torch_train import (
     resolve_device,
     seeded_init,
     train_loop,
+    validation_users,
     weights_from_bytes,
     weights_to_bytes,
 )
-from lumenrec.models.base import BaseRecommender
+from lumenrec.models.base import BaseRecommender, as_positives
 from lumenrec.types import IndexArray, ScoreMatrix, Seed
 
 if TYPE_CHECKING:
@@ -51,16 +52,6 @@ _WEIGHT_NAMES = (
     "dec_out.weight",
     "dec_out.bias",
 )
-_MAX_VALID_USERS = 5000  # validation users sampled per fit (bounds validation time)
-
-
-def _binary_rows(histories: sp.spmatrix) -> sp.csr_matrix:
-    """Histories as a binary float32 CSR (stored value > 0 = interaction), sorted indices."""
-    hist = sp.csr_matrix(histories, dtype=np.float32, copy=True)
-    hist.data = (hist.data > 0).astype(np.float32)
-    hist.eliminate_zeros()
-    hist.sort_indices()
-    return hist
 
 
 def _build_net(torch: Any, n_items: int, hidden: int, latent: int) -> Any:
@@ -93,14 +84,6 @@ def _build_net(torch: Any, n_items: int, hidden: int, latent: int) -> Any:
             return self.dec_out(torch.tanh(self.dec_hidden(z)))
 
     return MultVAENet()
-
-
-def _validation_users(valid: sp.csr_matrix, rng: np.random.Generator) -> NDArray[np.int64]:
-    """Users with a held-out item; a seeded sample of ``_MAX_VALID_USERS`` when more."""
-    users = np.flatnonzero(np.diff(valid.indptr) > 0).astype(np.int64)
-    if len(users) > _MAX_VALID_USERS:
-        users = np.sort(rng.choice(users, _MAX_VALID_USERS, replace=False))
-    return users
 
 
 class MultVAE(BaseRecommender):
@@ -255,7 +238,7 @@ class MultVAE(BaseRecommender):
     ) -> None:
         torch = import_torch()
         device = resolve_device(self.device)
-        full = _binary_rows(user_items)
+        full = as_positives(user_items)
         if full.nnz == 0:
             msg = "MultVAE needs at least one positive (> 0) interaction"
             raise DataError(msg)
@@ -325,7 +308,7 @@ class MultVAE(BaseRecommender):
 
             validate = None
             if valid is not None:
-                users = _validation_users(valid, rng)
+                users = validation_users(valid, rng)
 
                 def score_rows(rows: NDArray[np.int64]) -> NDArray[np.float32]:
                     items, offsets, weights, _ = self._batch(torch, device, train[rows])
@@ -369,7 +352,7 @@ class MultVAE(BaseRecommender):
     def _encode_np(self, histories: sp.csr_matrix) -> NDArray[np.float32]:
         """Mean latent code of each row of a binary history matrix, shape (n, latent_dim)."""
         w = self.weights_
-        hist = _binary_rows(histories)
+        hist = as_positives(histories)
         counts = np.diff(hist.indptr)
         scale = sp.diags((1.0 / np.sqrt(np.maximum(counts, 1))).astype(np.float32))
         x = (scale @ hist).tocsr()

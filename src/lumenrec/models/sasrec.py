@@ -374,9 +374,14 @@ class SASRec(BaseRecommender):
         return self.user_vectors_[users] @ vectors.T
 
     def _net(self) -> Any:
-        """The network rebuilt from the saved weights (CPU), for new sequences."""
-        net = self._build_net(self.n_items_)
-        return arrays_to_module(net, self.weights_).eval()
+        """The network rebuilt from ``weights_`` (CPU) for new sequences; kept until
+        ``weights_`` is replaced (fit, load, add_items), so a served fold-in does not rebuild it."""
+        cached = self.__dict__.get("_net_cache")
+        if cached is None or cached[0] is not self.weights_:
+            net = arrays_to_module(self._build_net(self.n_items_), self.weights_).eval()
+            cached = (self.weights_, net)
+            self._net_cache = cached
+        return cached[1]
 
     def score_sequences(
         self, sequences: Sequence[Sequence[int]], items: IndexArray | None = None

@@ -1,0 +1,449 @@
+"""Debiased matrix factorisation for missing-not-at-random feedback: naive, IPS, SNIPS, DR-JL.
+
+Users rate what they choose to rate, so the observed ratings over-represent what they like
+(or what was shown). :class:`DebiasedMF` learns from such a log and aims at the error over
+*all* user-item pairs:
+
+- ``naive``: the plain mean loss over observed pairs (biased).
+- ``ips``: ``(1/|D|) Σ_obs e_ui / p_ui`` (Schnabel et al. 2016), unbiased when the
+  propensities ``p_ui = P(o_ui = 1)`` are right; mini-batches estimate it by
+  ``(n_obs/|D|) · mean_batch(e/p)``.
+- ``snips``: self-normalised IPS, ``Σ_batch e/p / Σ_batch 1/p``.
+- ``dr``: doubly robust joint learning (DR-JL, Wang et al. 2019). An imputation model
+  predicts the error ``ê_ui`` of every pair; the prediction model minimises
+  ``(1/|D|) [Σ_D ê_ui + Σ_obs (e_ui − ê_ui) / p_ui]`` (the direct part on uniformly sampled
+  pairs of D), and the imputation model minimises ``Σ_obs (e_ui − ê_ui)² / p_ui``; one step
+  of each per mini-batch, alternating.
+
+Propensities (``propensity``): passed to :meth:`DebiasedMF.fit` (``propensities=``, e.g.
+logged by the service), or Naive Bayes from a small MAR sample (``mar_sample=``), or item
+popularity when neither exists; ``propensity_source_`` says which was used. Clipped below at
+``propensity_clip``.
+
+Backbone: ``x_ui = p_u · q_i (+ b_u + b_i + b)``; ``task="binary"`` reads labels ``rating ≥
+threshold`` and uses the log loss on ``σ(x)``, ``task="rating"`` regresses the raw rating
+with the squared error. Adam with coupled weight decay, as in the papers' code.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from scipy.stats import rankdata
+
+from lumenrec._params import Interval, Options, check_is_fitted
+from lumenrec._progress import progress
+from lumenrec._random import derive_seed
+from lumenrec.errors import DataError
+from lumenrec.models._propensity import naive_bayes_propensities, popularity_propensities
+from lumenrec.models._torch_train import import_torch, resolve_device, seeded_init
+from lumenrec.models.base import BaseRecommender
+from lumenrec.types import IndexArray, ScoreMatrix, Seed
+
+if TYPE_CHECKING:
+    from lumenrec.data.dataset import Dataset
+
+__all__ = ["DebiasedMF", "naive_bayes_propensities", "popularity_propensities"]
+
+log = logging.getLogger(__name__)
+_INIT_STD = 0.1
+
+
+def _cells(mat: Any, shape: tuple[int, int], name: str) -> tuple[NDArray, NDArray, NDArray]:
+    """``(users, items, values)`` of the stored cells of a sparse matrix of ``shape``."""
+    m = sp.csr_matrix(mat, dtype=np.float64)
+    if m.shape != shape:
+        msg = f"{name} has shape {m.shape}; expected {shape} like the training matrix"
+        raise DataError(msg)
+    m.eliminate_zeros()
+    m.sort_indices()
+    rows = np.repeat(np.arange(shape[0]), np.diff(m.indptr))
+    return rows.astype(np.int64), m.indices.astype(np.int64), m.data
+
+
+def _auc(labels: NDArray, scores: NDArray) -> float:
+    pos = labels > 0
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+class DebiasedMF(BaseRecommender):
+    """MF trained on MNAR feedback with a naive, IPS, SNIPS or doubly robust (DR-JL) loss.
+
+    Fit on a users x items matrix of ratings (stored value = rating; absent = not observed).
+    Scores are logits (binary) or predicted ratings (rating); :meth:`predict` gives
+    probabilities / ratings for (user, item) pairs.
+
+    Stability: experimental.
+
+    Parameters
+    ----------
+    method : {"naive", "ips", "snips", "dr"}, default "dr"
+    task : {"binary", "rating"}, default "binary"
+    threshold : float, default 3.0
+        Binary label = ``rating >= threshold``.
+    n_factors : int, default 4
+    bias : bool, default True
+        Add user, item and global biases to ``p_u · q_i``.
+    learning_rate : float, default 0.01
+    weight_decay : float, default 1e-4
+        Adam's (coupled) L2 term, for the prediction and imputation models.
+    batch_size : int, default 128
+        Observed pairs per step (DR also draws ``unobserved_ratio * batch_size`` pairs of D).
+    n_epochs : int, default 100
+        Passes over the observed pairs.
+    patience : int, default 10
+        With ``valid`` given to :meth:`fit`: stop after this many epochs without a better
+        validation score (AUC, or −MSE for ratings) and keep the best epoch's weights.
+    propensity : {"auto", "given", "naive-bayes", "popularity"}, default "auto"
+        "auto": the ``propensities`` passed to fit, else Naive Bayes when a ``mar_sample`` is
+        passed, else popularity. Unused by ``method="naive"``.
+    propensity_clip : float, default 0.05
+        Propensities below this are raised to it (bounds the weights at 1/clip).
+    popularity_power : float, default 1.0
+        Exponent of :func:`popularity_propensities`.
+    imputation_learning_rate : float, optional
+        DR's imputation model (default: ``learning_rate``).
+    unobserved_ratio : int, default 1
+        DR: pairs of D drawn per observed pair in a step.
+    device : str, default "cpu"
+    random_state : int, Generator or None
+    progress : bool or None
+
+    Attributes
+    ----------
+    user_factors_, item_factors_ : ndarray of shape (n_users | n_items, n_factors), float32
+    user_bias_, item_bias_ : ndarray of shape (n_users | n_items,), float32
+    global_bias_ : ndarray of shape (1,), float32
+    propensities_ : ndarray of shape (n_obs,), float32
+        Clipped propensity of each training pair (CSR order); ones for ``naive``.
+    loss_history_, valid_history_ : ndarray of shape (n_epochs_run,), float64
+    propensity_source_ : str
+        "none", "given", "naive-bayes" or "popularity".
+    best_epoch_ : int
+    """
+
+    _param_constraints: ClassVar[dict[str, Any]] = {
+        "method": Options(("naive", "ips", "snips", "dr")),
+        "task": Options(("binary", "rating")),
+        "threshold": Interval(float),
+        "n_factors": Interval(int, 1),
+        "bias": Options((True, False)),
+        "learning_rate": Interval(float, 0.0, low_open=True),
+        "weight_decay": Interval(float, 0.0),
+        "batch_size": Interval(int, 1),
+        "n_epochs": Interval(int, 1),
+        "patience": Interval(int, 0),
+        "propensity": Options(("auto", "given", "naive-bayes", "popularity")),
+        "propensity_clip": Interval(float, 0.0, 1.0, low_open=True),
+        "popularity_power": Interval(float, 0.0, low_open=True),
+        "imputation_learning_rate": (None, Interval(float, 0.0, low_open=True)),
+        "unobserved_ratio": Interval(int, 1),
+        "progress": (None, Options((True, False))),
+    }
+    _fitted_arrays = (
+        "user_factors_", "item_factors_", "user_bias_", "item_bias_", "global_bias_",
+        "propensities_", "loss_history_", "valid_history_",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        method: str = "dr",
+        task: str = "binary",
+        threshold: float = 3.0,
+        n_factors: int = 4,
+        bias: bool = True,
+        learning_rate: float = 0.01,
+        weight_decay: float = 1e-4,
+        batch_size: int = 128,
+        n_epochs: int = 100,
+        patience: int = 10,
+        propensity: str = "auto",
+        propensity_clip: float = 0.05,
+        popularity_power: float = 1.0,
+        imputation_learning_rate: float | None = None,
+        unobserved_ratio: int = 1,
+        device: str = "cpu",
+        random_state: Seed = None,
+        progress: bool | None = None,
+    ) -> None:
+        self.method = method
+        self.task = task
+        self.threshold = threshold
+        self.n_factors = n_factors
+        self.bias = bias
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.patience = patience
+        self.propensity = propensity
+        self.propensity_clip = propensity_clip
+        self.popularity_power = popularity_power
+        self.imputation_learning_rate = imputation_learning_rate
+        self.unobserved_ratio = unobserved_ratio
+        self.device = device
+        self.random_state = random_state
+        self.progress = progress
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(
+        self,
+        data: Dataset | sp.spmatrix,
+        *,
+        propensities: Any = None,
+        mar_sample: sp.spmatrix | None = None,
+        valid: sp.spmatrix | None = None,
+    ) -> Self:
+        """Fit on observed ratings.
+
+        Parameters
+        ----------
+        data : Dataset or sparse matrix of shape (n_users, n_items)
+            Observed (MNAR) ratings; the stored value is the rating.
+        propensities : array-like or sparse matrix of shape (n_users, n_items), optional
+            Known ``P(o_ui = 1)``, read at the observed cells (e.g. logged by the service).
+        mar_sample : sparse matrix of shape (n_users, n_items), optional
+            Ratings of uniformly sampled pairs, for the Naive Bayes ``P(y)``.
+        valid : sparse matrix of shape (n_users, n_items), optional
+            Held-out ratings (ideally MAR) for early stopping; never trained on.
+
+        Returns
+        -------
+        self
+        """
+        self._inputs = (propensities, mar_sample, valid)
+        try:
+            return super().fit(data)
+        finally:
+            del self._inputs
+
+    def _labels(self, ratings: NDArray) -> NDArray[np.float32]:
+        if self.task == "binary":
+            return (ratings >= self.threshold).astype(np.float32)
+        return ratings.astype(np.float32)
+
+    def _propensities(
+        self, users: NDArray, items: NDArray, labels: NDArray, shape: tuple[int, int]
+    ) -> tuple[NDArray[np.float64], str]:
+        given, mar, _ = self._inputs
+        if self.method == "naive":
+            return np.ones(len(users)), "none"
+        source = self.propensity
+        if source == "auto":
+            source = (
+                "given" if given is not None else "naive-bayes" if mar is not None else "popularity"
+            )
+        if source == "given":
+            if given is None:
+                msg = "propensity='given' needs fit(..., propensities=matrix)"
+                raise DataError(msg)
+            mat = given.tocsr() if sp.issparse(given) else np.asarray(given, np.float64)
+            if mat.shape != shape:
+                msg = f"propensities has shape {mat.shape}; expected {shape}"
+                raise DataError(msg)
+            p = np.asarray(mat[users, items], np.float64).ravel()
+            if not (np.isfinite(p).all() and (p > 0).all() and (p <= 1).all()):
+                msg = "propensities must lie in (0, 1] at every observed pair"
+                raise DataError(msg)
+            return p, "given"
+        if source == "naive-bayes":
+            if mar is None:
+                msg = "propensity='naive-bayes' needs fit(..., mar_sample=ratings of random pairs)"
+                raise DataError(msg)
+            mar_labels = self._labels(_cells(mar, shape, "mar_sample")[2])
+            p, _ = naive_bayes_propensities(labels, mar_labels, shape[0] * shape[1])
+            return p, "naive-bayes"
+        return popularity_propensities(items, *shape, self.popularity_power), "popularity"
+
+    def _fit(
+        self, user_items: sp.csr_matrix, rng: np.random.Generator, data: Dataset | None
+    ) -> None:
+        torch = import_torch()
+        device = resolve_device(self.device)
+        shape = user_items.shape
+        users, items, ratings = _cells(user_items, shape, "data")
+        labels = self._labels(ratings)
+        p, self.propensity_source_ = self._propensities(users, items, labels, shape)
+        p = np.maximum(p, self.propensity_clip)
+        self.propensities_ = p.astype(np.float32)
+        valid = self._inputs[2]
+        vu, vi, vr = (None, None, None) if valid is None else _cells(valid, shape, "valid")
+        seed = derive_seed(rng)
+        with seeded_init(seed, device):
+            pred = _MF(torch, shape, self.n_factors, self.bias).to(device)
+            imp = _MF(torch, shape, self.n_factors, self.bias).to(device)
+        opt = torch.optim.Adam(
+            pred.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+        )
+        imp_lr = self.imputation_learning_rate or self.learning_rate
+        opt_imp = torch.optim.Adam(imp.parameters(), lr=imp_lr, weight_decay=self.weight_decay)
+        t = {
+            "u": torch.from_numpy(users).to(device),
+            "i": torch.from_numpy(items).to(device),
+            "y": torch.from_numpy(labels).to(device),
+            "w": torch.from_numpy((1.0 / p).astype(np.float32)).to(device),
+        }
+        losses: list[float] = []
+        scores: list[float] = []
+        best, best_state, bad = -np.inf, None, 0
+        bar = progress(range(self.n_epochs), desc=f"MF-{self.method}", enabled=self.progress)
+        for _epoch in bar:
+            losses.append(self._epoch(torch, pred, imp, opt, opt_imp, t, rng, shape))
+            if vu is None:
+                continue
+            with torch.no_grad():
+                x = pred.logits(torch.from_numpy(vu).to(device), torch.from_numpy(vi).to(device))
+            x = x.cpu().numpy().astype(np.float64)
+            vy = self._labels(vr)
+            score = _auc(vy, x) if self.task == "binary" else -float(np.mean((x - vy) ** 2))
+            scores.append(score)
+            if score > best:
+                best, bad = score, 0
+                best_state = {k: v.detach().clone() for k, v in pred.state_dict().items()}
+            else:
+                bad += 1
+                if self.patience and bad >= self.patience:
+                    break
+        if best_state is not None:
+            pred.load_state_dict(best_state)
+        self.best_epoch_ = int(np.argmax(scores)) + 1 if scores else len(losses)
+        self.loss_history_ = np.asarray(losses, np.float64)
+        self.valid_history_ = np.asarray(scores, np.float64)
+        arrays = {
+            k: v.detach().cpu().numpy().astype(np.float32) for k, v in pred.state_dict().items()
+        }
+        self.user_factors_, self.item_factors_ = arrays["user_f"], arrays["item_f"]
+        self.user_bias_, self.item_bias_ = arrays["user_b"], arrays["item_b"]
+        self.global_bias_ = arrays["global_b"]
+
+    def _loss(self, torch: Any, x: Any, target: Any) -> Any:
+        """Per-pair loss of logits/ratings ``x`` against (possibly soft) ``target``."""
+        if self.task == "rating":
+            return (x - target) ** 2
+        logsig = torch.nn.functional.logsigmoid
+        return -(target * logsig(x) + (1.0 - target) * logsig(-x))
+
+    def _epoch(
+        self, torch: Any, pred: Any, imp: Any, opt: Any, opt_imp: Any, t: dict[str, Any],
+        rng: np.random.Generator, shape: tuple[int, int],
+    ) -> float:  # fmt: skip
+        n_obs, n_all = len(t["u"]), shape[0] * shape[1]
+        ratio = n_obs / n_all
+        order = torch.from_numpy(rng.permutation(n_obs)).to(t["u"].device)
+        bs, total = int(self.batch_size), 0.0
+        for start in range(0, n_obs, bs):
+            b = order[start : start + bs]
+            u, i, y, w = t["u"][b], t["i"][b], t["y"][b], t["w"][b]
+            x = pred.logits(u, i)
+            e = self._loss(torch, x, y)
+            if self.method == "naive":
+                loss = e.mean()
+            elif self.method == "ips":
+                loss = ratio * (w * e).mean()
+            elif self.method == "snips":
+                loss = (w * e).sum() / w.sum()
+            else:
+                loss = self._dr_step(
+                    torch, pred, imp, opt_imp, x, e, (u, i, y, w), rng, shape, ratio
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(b)
+        return total / n_obs
+
+    def _dr_step(
+        self, torch: Any, pred: Any, imp: Any, opt_imp: Any, x: Any, e: Any,
+        batch: tuple[Any, ...], rng: np.random.Generator, shape: tuple[int, int],
+        obs_ratio: float,
+    ) -> Any:  # fmt: skip
+        """Update the imputation model on this batch; return the prediction model's DR loss."""
+        u, i, _, w = batch
+        device = u.device
+        # imputation step: fit ê to the (fixed) prediction error on observed pairs
+        imputed = imp.imputed(u, i, self.task)
+        e_hat_obs = self._loss(torch, x.detach(), imputed)
+        imp_loss = (w * (e.detach() - e_hat_obs) ** 2).mean()
+        opt_imp.zero_grad(set_to_none=True)
+        imp_loss.backward()
+        opt_imp.step()
+        # prediction step: direct part on uniformly drawn pairs + corrected observed part
+        m = int(self.unobserved_ratio) * len(u)
+        du = torch.from_numpy(rng.integers(0, shape[0], m)).to(device)
+        di = torch.from_numpy(rng.integers(0, shape[1], m)).to(device)
+        with torch.no_grad():
+            target_all = imp.imputed(du, di, self.task)
+            target_obs = imp.imputed(u, i, self.task)
+        direct = self._loss(torch, pred.logits(du, di), target_all).mean()
+        corrected = obs_ratio * (w * (e - self._loss(torch, x, target_obs))).mean()
+        return direct + corrected
+
+    # -- scoring ---------------------------------------------------------------------------
+    def _score_block(self, users: IndexArray, items: IndexArray | None) -> ScoreMatrix:
+        it = slice(None) if items is None else items
+        out = self.user_factors_[users] @ self.item_factors_[it].T
+        out += self.user_bias_[users, None] + self.item_bias_[it][None, :] + self.global_bias_[0]
+        return out
+
+    def predict(self, users: IndexArray, items: IndexArray) -> NDArray[np.float32]:
+        """Probability (binary) or rating (rating task) of each (user, item) pair.
+
+        Parameters
+        ----------
+        users, items : array-like of shape (n,), int
+
+        Returns
+        -------
+        ndarray of shape (n,), float32
+        """
+        check_is_fitted(self)
+        u = self._check_indices(users, self.n_users_, "users")
+        i = self._check_indices(items, self.n_items_, "items")
+        if len(u) != len(i):
+            msg = f"users and items must have the same length (got {len(u)} and {len(i)})"
+            raise DataError(msg)
+        x = np.einsum("nf,nf->n", self.user_factors_[u], self.item_factors_[i])
+        x = x + self.user_bias_[u] + self.item_bias_[i] + self.global_bias_[0]
+        if self.task == "binary":
+            x = 1.0 / (1.0 + np.exp(-x))
+        return x.astype(np.float32)
+
+    def _get_state(self) -> dict[str, Any]:
+        return {"propensity_source_": self.propensity_source_, "best_epoch_": self.best_epoch_}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self.propensity_source_ = str(state.get("propensity_source_", "unknown"))
+        self.best_epoch_ = int(state.get("best_epoch_", 0))
+
+
+class _MF:
+    """Factory for the torch module (kept out of import time: torch is optional)."""
+
+    def __new__(cls, torch: Any, shape: tuple[int, int], f: int, bias: bool) -> Any:
+        class MF(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                n_u, n_i = shape
+                self.user_f = torch.nn.Parameter(torch.randn(n_u, f) * _INIT_STD)
+                self.item_f = torch.nn.Parameter(torch.randn(n_i, f) * _INIT_STD)
+                self.user_b = torch.nn.Parameter(torch.zeros(n_u), requires_grad=bias)
+                self.item_b = torch.nn.Parameter(torch.zeros(n_i), requires_grad=bias)
+                self.global_b = torch.nn.Parameter(torch.zeros(1), requires_grad=bias)
+
+            def logits(self, u: Any, i: Any) -> Any:
+                dot = (self.user_f[u] * self.item_f[i]).sum(-1)
+                return dot + self.user_b[u] + self.item_b[i] + self.global_b
+
+            def imputed(self, u: Any, i: Any, task: str) -> Any:
+                x = self.logits(u, i)
+                return torch.sigmoid(x) if task == "binary" else x
+
+        return MF()

@@ -291,6 +291,15 @@ def evaluate_command(
         bool,
         typer.Option("--use-valid", help="Tuning mode: fit on train, score on the valid part."),
     ] = False,
+    group_by: Annotated[
+        str | None,
+        typer.Option(
+            "--group-by",
+            help="Also report every metric per user group, with the gap and a significance "
+            "test: activity (training-activity quartiles), active (top 5% most active vs "
+            "rest), gender, age, occupation (MovieLens user attributes). Comma-separated.",
+        ),
+    ] = None,
     verbose: VerboseOpt = 0,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -302,6 +311,7 @@ def evaluate_command(
         per_model = parse_params(params, names)
         seed_list = parse_seeds(seeds)
         proto = _check_protocol(protocol)
+        grouping = _GroupBy.parse(group_by, k=k, use_valid=use_valid)
         prototypes = {name: make_model(name, per_model[name]) for name in names}
         for model in prototypes.values():
             _validate_early(model)
@@ -314,6 +324,8 @@ def evaluate_command(
         data = load_dataset(
             dataset, items=items, data_dir=data_dir, columns=columns, download=download
         )
+        if grouping is not None:
+            grouping.check(data)
         paths = [p for p in (save_recs, save_split) if p]
         if len(paths) == 2 and len(seed_list) > 1 and not all("{seed}" in p for p in paths):
             log.warning(
@@ -332,15 +344,19 @@ def evaluate_command(
             use_valid=use_valid,
             progress=sys.stderr.isatty() and not quiet,
             on_split=savers.on_split,
-            on_result=savers.on_result,
+            on_result=savers.on_result if grouping is None else grouping.chain(savers.on_result),
         )
         results = comparison.results
+        if grouping is not None:
+            results["groups"] = grouping.record()
         to_stdout = json_out is not None and str(json_out) == "-"
         text = write_results(results, json_out) if json_out is not None else ""
         if to_stdout:
             sys.stdout.write(text)
             return
         print_table(results, out_console())
+        if grouping is not None:
+            grouping.print(results["groups"], out_console())
         if not quiet:
             for path in [*savers.written, *([json_out] if json_out else [])]:
                 err_console().print(f"wrote {path}", markup=False)
@@ -353,3 +369,122 @@ def _validate_early(model: Any) -> None:
         from lumenrec._params import validate_params
 
         validate_params(model, constraints)
+
+
+# -- --group-by: per-user-group metrics (lumenrec.evaluation.groups) ---------------------------
+class _GroupBy:
+    """Collects per-group reports in ``on_result`` and renders them (``--group-by``)."""
+
+    METRICS = ("ndcg", "precision", "recall")
+
+    def __init__(self, names: list[str], k: int, use_valid: bool) -> None:
+        self.names, self.k, self.use_valid = names, k, use_valid
+        self.runs: list[dict[str, Any]] = []
+
+    @classmethod
+    def parse(cls, text: str | None, *, k: int, use_valid: bool) -> _GroupBy | None:
+        if text is None:
+            return None
+        from lumenrec.evaluation.groups import GROUP_BY_NAMES
+
+        names = [n.lower() for n in parse_names(text, "--group-by")]
+        unknown = [n for n in names if n not in GROUP_BY_NAMES]
+        if unknown:
+            msg = (
+                f"unknown --group-by {', '.join(map(repr, unknown))}; "
+                f"valid: {', '.join(GROUP_BY_NAMES)}"
+            )
+            raise ConfigError(msg)
+        return cls(list(dict.fromkeys(names)), k, use_valid)
+
+    def check(self, data: Dataset) -> None:
+        """Fail before any fit when an attribute is missing on this dataset."""
+        from lumenrec.evaluation.groups import attribute_groups
+
+        for name in self.names:
+            if name not in ("activity", "active"):
+                attribute_groups(data, name)
+
+    def chain(self, first: Any) -> Any:
+        def hook(seed: int, name: str, result: EvalResult, split: Split) -> None:
+            first(seed, name, result, split)
+            self.on_result(seed, name, result, split)
+
+        return hook
+
+    def on_result(self, seed: int, model: str, result: EvalResult, split: Split) -> None:
+        from lumenrec.evaluation.groups import AGE_BANDS, group_report, user_groups
+
+        train = split.train if self.use_valid else split.train_full
+        for name in self.names:
+            labels = user_groups(name, split.test, train=train)
+            orders = {"active": ["active", "inactive"], "age": [a for _, a in AGE_BANDS]}
+            order = orders.get(name)
+            report = group_report(result, labels, order=order)
+            self.runs.append({"seed": seed, "model": model, "group_by": name, **report})
+
+    def record(self) -> dict[str, Any]:
+        """``{by, runs, aggregate}``: aggregate = per group_by, model, metric the mean over
+        seeds of each group's mean and of the gap (p-values stay per run)."""
+        import numpy as np
+
+        agg: dict[str, Any] = {}
+        for run in self.runs:
+            slot = agg.setdefault(run["group_by"], {}).setdefault(run["model"], {})
+            for metric, entry in run["metrics"].items():
+                cell = slot.setdefault(metric, {"mean": {}, "gap": [], "p_value": []})
+                for group, value in entry["mean"].items():
+                    cell["mean"].setdefault(group, []).append(value)
+                cell["gap"].append(entry["gap"])
+                cell["p_value"].append(entry["test"]["p_value"])
+                cell["test"] = entry["test"]["test"]
+
+        def avg(values: list[Any]) -> float | None:
+            ok = [v for v in values if v is not None]
+            return float(np.mean(ok)) if ok else None
+
+        for table in agg.values():
+            for cells in table.values():
+                for cell in cells.values():
+                    cell["mean"] = {g: avg(v) for g, v in cell["mean"].items()}
+                    cell["gap"] = avg(cell["gap"])
+                    cell["p_value"] = avg(cell["p_value"])
+        return {"by": self.names, "runs": self.runs, "aggregate": agg}
+
+    def print(self, record: dict[str, Any], console: Any) -> None:
+        """One table per group definition: model × group rows, then the gap and its test."""
+        from rich.table import Table
+        from rich.text import Text
+
+        cols = [f"{m}@{self.k}" for m in self.METRICS]
+        for name in record["by"]:
+            table = Table(title=Text(f"per user group: {name} (mean over seeds)"))
+            for label in ("model", "group", "users", *cols):
+                table.add_column(label, justify="left" if label in ("model", "group") else "right")
+            for model, cells in record["aggregate"].get(name, {}).items():
+                runs = [r for r in record["runs"] if r["group_by"] == name and r["model"] == model]
+                groups = runs[0]["groups"] if runs else []
+                for group in groups:
+                    values = [cells.get(c, {}).get("mean", {}).get(group) for c in cols]
+                    table.add_row(
+                        Text(model),
+                        Text(group),
+                        str(runs[0]["n_users"][group]),
+                        *("–" if v is None else f"{v:.4f}" for v in values),
+                    )
+                gaps = [cells.get(c, {}) for c in cols]
+                test = gaps[0].get("test", "") if gaps else ""
+                table.add_row(
+                    Text(model),
+                    Text(f"gap (p, {test})", style="bold"),
+                    "",
+                    *(_gap_cell(cell) for cell in gaps),
+                )
+            console.print(table)
+
+
+def _gap_cell(cell: dict[str, Any]) -> str:
+    gap, p = cell.get("gap"), cell.get("p_value")
+    if gap is None:
+        return "–"
+    return f"{gap:.4f} (p={p:.2g})" if p is not None else f"{gap:.4f}"

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
+from scipy.special import expit
 from scipy.stats import rankdata
 
 from lumenrec._params import Interval, Options, check_is_fitted
@@ -413,7 +414,7 @@ class DebiasedMF(BaseRecommender):
         x = np.einsum("nf,nf->n", self.user_factors_[u], self.item_factors_[i])
         x = x + self.user_bias_[u] + self.item_bias_[i] + self.global_bias_[0]
         if self.task == "binary":
-            x = 1.0 / (1.0 + np.exp(-x))
+            x = expit(x)
         return x.astype(np.float32)
 
     def _get_state(self) -> dict[str, Any]:

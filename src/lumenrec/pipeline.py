@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from lumenrec._post_rank import Picked, Ranked, finish_list, parse_chain
+from lumenrec.controls import UserControls, control_exclusions
 from lumenrec.data.vocab import IdIndex
 from lumenrec.errors import ArtifactError, ConfigError, DataError, UnknownIdError
 from lumenrec.models._kernels.topk import topk
@@ -28,7 +30,7 @@ from lumenrec.models.base import SupportsFoldIn, SupportsSimilarItems
 from lumenrec.persistence import read_artifact, write_artifact
 from lumenrec.types import PathLike
 
-__all__ = ["Ranked", "RecommendPipeline"]
+__all__ = ["Ranked", "RecommendPipeline", "UserControls"]
 
 log = logging.getLogger(__name__)
 _VOCAB_USERS, _VOCAB_ITEMS, _CATALOG = (
@@ -37,20 +39,6 @@ _VOCAB_USERS, _VOCAB_ITEMS, _CATALOG = (
     "catalog.parquet",
 )
 _ANN_INDEX, _ANN_LABELS = "ann-hnsw.faiss", "ann-labels.npy"
-
-
-@dataclass(frozen=True, slots=True)
-class Ranked:
-    """One user's list: ``items`` are ``{item_id, score, rank, route}`` dicts, best first.
-
-    ``fallback`` is None when the model (or fold-in of the user's feedback) ranked the list,
-    ``"text"`` for a profile-text ranking and ``"popular"`` for popularity.
-    """
-
-    items: list[dict[str, Any]]
-    fallback: str | None = None
-    fold_in: bool = False
-    known_user: bool = False
 
 
 class _RWLock:
@@ -126,6 +114,7 @@ class RecommendPipeline:
     trained_at: float = field(default_factory=time.time)
     metadata: dict[str, Any] = field(default_factory=dict)
     version: str | None = None
+    sentences: Any = None
 
     def __post_init__(self) -> None:
         self._lock = _RWLock()
@@ -183,8 +172,11 @@ class RecommendPipeline:
         history: Sequence[tuple[str, float]] | None = None,
         profile: str | None = None,
         forget: bool = False,
+        rerank: Any = None,
+        controls: UserControls | None = None,
+        explain: bool = True,
     ) -> Ranked:
-        """Top-``k`` for one external user id.
+        """Top-``k`` for one external user id, each item with its reason.
 
         Parameters
         ----------
@@ -199,46 +191,127 @@ class RecommendPipeline:
             Profile text for users with neither training row nor usable history.
         forget : bool
             Ignore the user's training row (the user was deleted after training).
+        rerank : str, mapping or RerankChain, optional
+            Re-rankers applied to the top ``max(100, 3k)`` candidates, e.g.
+            ``"mmr=0.3,calibration=0.5"`` (see :func:`lumenrec.rerank.parse_rerank`).
+        controls : UserControls, optional
+            The user's "not interested" choices and personalisation switch.
+        explain : bool
+            Attach a ``reason`` to every item.
         """
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             msg = f"k must be a positive int (got {k!r})"
             raise DataError(msg)
+        chain = parse_chain(rerank)
+        controls = controls or UserControls()
         with self._lock.read():
             u = -1 if forget else int(self.users.index([user_id], missing="ignore")[0])
             excl = {int(i) for i in self.items.index(list(exclude), missing="ignore") if i >= 0}
             excl |= self._deleted_items
+            demote: set[int] = set()
+            if not controls.empty:
+                excl |= control_exclusions(controls, self._item_index, self.features())
+                demote = self._neighbours(controls.items, excl)
+            n = (k if chain is None else max(100, 3 * k)) + len(demote)
             row = self._history_row(history or ())
-            if row.nnz and self.can_fold_in():
-                if u >= 0:
-                    base = self.model.seen_[u]
-                    row = base.maximum(row) if base.nnz else row
-                if self.ann is not None:
-                    from lumenrec.retrieval import history_query
+            picked = self._candidates(u, n, excl, row, profile, controls.personalised)
+            return finish_list(self, picked, k, demote, chain, explain)
 
-                    query = history_query(self.model, row)
-                    items = self._ann_list(query, k, excl | {int(i) for i in row.indices})
-                    return Ranked(items, None, True, u >= 0)
-                scores, routes = self._fold_in(row)
-                return Ranked(self._rank(scores, routes, k, excl, row), None, True, u >= 0)
-            if u >= 0:  # (a history the model cannot fold in still counts as seen)
-                excl |= {int(i) for i in row.indices}
-                if self.ann is not None:
-                    from lumenrec.retrieval import user_query
-
-                    seen = self.model.seen_
-                    excl |= {int(i) for i in seen.indices[seen.indptr[u] : seen.indptr[u + 1]]}
-                    return Ranked(
-                        self._ann_list(user_query(self.model, u), k, excl), None, False, True
-                    )
-                return Ranked(self._model_list(u, k, excl), None, False, True)
-            text = self.text_model()
-            if profile and text is not None:
-                scores = np.full((1, self.n_items), np.nan, np.float32)
-                s = text.score_texts([profile])
-                scores[:, : s.shape[1]] = s
-                return Ranked(self._rank(scores, "text", k, excl, row), "text")
+    def _candidates(
+        self,
+        u: int,
+        n: int,
+        excl: set[int],
+        row: sp.csr_matrix,
+        profile: str | None,
+        personalised: bool,
+    ) -> Picked:
+        """The top ``n`` before demotion, re-ranking and reasons (read lock held)."""
+        if not personalised:
             scores = self._popularity[None, :].copy()
-            return Ranked(self._rank(scores, "popular", k, excl, row), "popular")
+            if u >= 0:
+                seen = self.model.seen_
+                excl = excl | {int(i) for i in seen.indices[seen.indptr[u] : seen.indptr[u + 1]]}
+            return Picked(*self._rank(scores, "popular", n, excl, row), "popular", setting=True)
+        if row.nnz and self.can_fold_in():
+            if u >= 0:
+                base = self.model.seen_[u]
+                row = base.maximum(row) if base.nnz else row
+            if self.ann is not None:
+                from lumenrec.retrieval import history_query
+
+                query = history_query(self.model, row)
+                items, scores = self.ann.search(query, n, excl | {int(i) for i in row.indices})
+                routes = np.full(len(items), self._default_route(), object)
+                return Picked(items, scores, routes, None, True, u >= 0, history=row)
+            scores, routes = self._fold_in(row)
+            return Picked(
+                *self._rank(scores, routes, n, excl, row), None, True, u >= 0, history=row
+            )
+        if u >= 0:  # (a history the model cannot fold in still counts as seen)
+            excl |= {int(i) for i in row.indices}
+            if self.ann is not None:
+                from lumenrec.retrieval import user_query
+
+                seen = self.model.seen_
+                excl |= {int(i) for i in seen.indices[seen.indptr[u] : seen.indptr[u + 1]]}
+                items, scores = self.ann.search(user_query(self.model, u), n, excl)
+                routes = np.full(len(items), self._default_route(), object)
+                return Picked(items, scores, routes, None, False, True, user=u)
+            return Picked(*self._model_list(u, n, excl), None, False, True, user=u)
+        text = self.text_model()
+        if profile and text is not None:
+            scores = np.full((1, self.n_items), np.nan, np.float32)
+            s = text.score_texts([profile])
+            scores[:, : s.shape[1]] = s
+            return Picked(*self._rank(scores, "text", n, excl, row), "text", profile=profile)
+        scores = self._popularity[None, :].copy()
+        return Picked(*self._rank(scores, "popular", n, excl, row), "popular")
+
+    def _item_index(self, ids: list[str]) -> np.ndarray:
+        return self.items.index(ids, missing="ignore")
+
+    def features(self) -> Any:
+        """The catalogue features re-rankers and controls read (built once per catalogue)."""
+        cached = self.__dict__.get("_features")
+        if cached is not None and cached.n_items == self.n_items:
+            return cached
+        from lumenrec.rerank import ItemFeatures
+
+        emb = getattr(self.text_model(), "item_embeddings_", None)
+        if emb is not None and len(emb) != self.n_items:
+            emb = None
+        features = ItemFeatures.from_catalog(
+            self.catalog, [str(i) for i in self.items.ids], self._popularity, embeddings=emb
+        )
+        self._features = features
+        return features
+
+    def explainer(self) -> Any:
+        """The :class:`~lumenrec.explain.Explainer` of this pipeline (built once per catalogue)."""
+        cached = self.__dict__.get("_explainer")
+        if cached is not None and len(cached.item_ids) == self.n_items:
+            return cached
+        from lumenrec.explain import Explainer
+
+        explainer = Explainer(
+            self.model,
+            [str(i) for i in self.items.ids],
+            self.catalog,
+            popularity=self._popularity,
+            text_model=self.text_model(),
+            sentences=self.sentences,
+        )
+        self._explainer = explainer
+        return explainer
+
+    def _neighbours(self, item_ids: frozenset[str], excl: set[int], per_item: int = 10) -> set[int]:
+        """Nearest neighbours of the disliked items (demoted, not removed)."""
+        out: set[int] = set()
+        for idx in self.items.index(sorted(item_ids)[-50:], missing="ignore"):
+            if idx >= 0:
+                out |= set(self._similar_indices(int(idx), per_item, excl | {int(idx)}))
+        return out - excl
 
     def similar(self, item_id: str, k: int = 10) -> list[dict[str, Any]]:
         """Items most similar to ``item_id`` (the model's item-item view, else text embeddings).
@@ -256,23 +329,35 @@ class RecommendPipeline:
                 msg = f"unknown item {item_id!r}"
                 raise UnknownIdError(msg)
             excl = set(self._deleted_items) | {idx}
-            comps = getattr(self.model, "components", None) or {"model": self.model}
-            warm = self._popularity[idx] > 0
-            for comp in comps.values():
-                if isinstance(comp, SupportsSimilarItems) and warm and idx < comp.n_items_:
-                    recs = comp.similar_items(np.array([idx], np.int32), k=k + len(excl))
-                    scores = np.full((1, self.n_items), -np.inf, np.float32)
-                    valid = recs.items[0] >= 0
-                    scores[0, recs.items[0][valid]] = recs.scores[0][valid]
-                    return self._rank(scores, "cf", k, excl, None)
-            text = self.text_model()
-            emb = getattr(text, "item_embeddings_", None)
-            if emb is None:
-                msg = f"{type(self.model).__name__} cannot find similar items"
-                raise ConfigError(msg)
-            scores = np.full((1, self.n_items), np.nan, np.float32)
-            scores[0, : emb.shape[0]] = emb @ emb[idx]
-            return self._rank(scores, "text", k, excl, None)
+            items, scores, route = self._similar(idx, k, excl)
+            return self._listing(items, scores, [route] * len(items))
+
+    def _similar_indices(self, idx: int, k: int, excl: set[int]) -> np.ndarray:
+        try:
+            return self._similar(idx, k, excl)[0]
+        except ConfigError:
+            return np.empty(0, np.int32)
+
+    def _similar(self, idx: int, k: int, excl: set[int]) -> tuple[np.ndarray, np.ndarray, str]:
+        comps = getattr(self.model, "components", None) or {"model": self.model}
+        warm = self._popularity[idx] > 0
+        for comp in comps.values():
+            if isinstance(comp, SupportsSimilarItems) and warm and idx < comp.n_items_:
+                recs = comp.similar_items(np.array([idx], np.int32), k=k + len(excl))
+                scores = np.full((1, self.n_items), -np.inf, np.float32)
+                valid = recs.items[0] >= 0
+                scores[0, recs.items[0][valid]] = recs.scores[0][valid]
+                items, vals, _ = self._rank(scores, "cf", k, excl, None)
+                return items, vals, "cf"
+        text = self.text_model()
+        emb = getattr(text, "item_embeddings_", None)
+        if emb is None:
+            msg = f"{type(self.model).__name__} cannot find similar items"
+            raise ConfigError(msg)
+        scores = np.full((1, self.n_items), np.nan, np.float32)
+        scores[0, : emb.shape[0]] = emb @ emb[idx]
+        items, vals, _ = self._rank(scores, "text", k, excl, None)
+        return items, vals, "text"
 
     def _history_row(self, history: Sequence[tuple[str, float]]) -> sp.csr_matrix:
         values: dict[int, float] = {}
@@ -289,18 +374,16 @@ class RecommendPipeline:
         indptr = np.array([0, len(cols)], np.int32)
         return sp.csr_matrix((data[order], cols[order], indptr), shape=(1, self.n_items))
 
-    def _model_list(self, u: int, k: int, excl: set[int]) -> list[dict[str, Any]]:
+    def _model_list(
+        self, u: int, k: int, excl: set[int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         exclude = np.fromiter(excl, np.int32, len(excl)) if excl else None
         recs = self.model.recommend(np.array([u], np.int32), k, exclude=exclude)
         keep = recs.items[0] >= 0
         routes = recs.routes[0][keep] if recs.routes is not None else None
         if routes is None:
-            routes = [self._default_route()] * int(keep.sum())
-        return self._listing(recs.items[0][keep], recs.scores[0][keep], routes)
-
-    def _ann_list(self, query: np.ndarray, k: int, excl: set[int]) -> list[dict[str, Any]]:
-        items, scores = self.ann.search(query, k, excl)
-        return self._listing(items, scores, [self._default_route()] * len(items))
+            routes = np.full(int(keep.sum()), self._default_route(), object)
+        return recs.items[0][keep], recs.scores[0][keep], routes
 
     def _listing(self, idx: np.ndarray, scores: np.ndarray, routes: Any) -> list[dict[str, Any]]:
         ids = self.items.lookup(idx)
@@ -326,7 +409,7 @@ class RecommendPipeline:
         k: int,
         excl: set[int],
         seen: sp.csr_matrix | None,
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         s = np.array(scores, dtype=np.float32, copy=True).reshape(1, -1)
         s[~np.isfinite(s)] = -np.inf
         if excl:
@@ -336,8 +419,8 @@ class RecommendPipeline:
         pos, vals = topk(s, int(k))
         keep = pos[0] >= 0
         idx = pos[0][keep]
-        labels = [routes] * len(idx) if isinstance(routes, str) else routes[idx]
-        return self._listing(idx, vals[0][keep], labels)
+        labels = np.full(len(idx), routes, object) if isinstance(routes, str) else routes[idx]
+        return idx, vals[0][keep], labels
 
     # -- retrieval -------------------------------------------------------------------------
     @property

@@ -57,6 +57,10 @@ class ContentRecommender(BaseRecommender):
     item_embeddings_ : ndarray of shape (n_items, dim), float32, L2-normalised
     user_embeddings_ : ndarray of shape (n_users, dim), float32, L2-normalised (zero rows
         for users with neither history nor profile)
+    history_weights_ : csr_matrix of shape (n_users, n_items), float32
+        The recency (× rating) weight of each training event: a training user's vector is
+        the normalised ``history_weights_[u] @ item_embeddings_`` (before any profile blend),
+        which is what :meth:`explain_contributions` decomposes.
 
     Stability: stable.
     """
@@ -66,7 +70,7 @@ class ContentRecommender(BaseRecommender):
         "profile_weight": Interval(float, 0, 1),
         "use_ratings": Options({True, False}),
     }
-    _fitted_arrays = ("item_embeddings_", "user_embeddings_")
+    _fitted_arrays = ("item_embeddings_", "user_embeddings_", "history_weights_")
 
     def __init__(
         self,
@@ -108,6 +112,7 @@ class ContentRecommender(BaseRecommender):
         texts = self.item_texts(data.catalog)
         self.item_embeddings_ = np.ascontiguousarray(encoder.encode(texts), dtype=np.float32)
         weights = recency_weights(data, self.half_life, use_ratings=self.use_ratings)
+        self.history_weights_ = weights
         users = _weighted_profiles(weights, self.item_embeddings_)
         if self.profile_weight > 0:
             profiles = UserProfileTemplate().render(data)
@@ -145,6 +150,42 @@ class ContentRecommender(BaseRecommender):
         )
         emb = self.item_embeddings_ if items is None else self.item_embeddings_[np.asarray(items)]
         return (profiles @ emb.T).astype(np.float32)
+
+    def explain_contributions(self, history_row: Any, item: int) -> tuple[IndexArray, np.ndarray]:
+        """Split the fold-in score of ``item`` into per-history-item terms (they sum to it).
+
+        ``score = cos(Σ_j w_j e_j, e_item) = Σ_j w_j (e_j · e_item) / ‖Σ_j w_j e_j‖``: each
+        history item's term is exact. For a training user pass ``history_weights_[u]``; the
+        terms then sum to the served score unless a profile text was blended in
+        (``profile_weight > 0``), whose share is the remainder.
+
+        Parameters
+        ----------
+        history_row : sparse matrix of shape (1, n) or ndarray of shape (n,)
+            Weights of the history items (n ≤ n_items_).
+        item : int
+
+        Returns
+        -------
+        history_items : ndarray of shape (h,), int32
+            By descending contribution (ties: lower index first).
+        contributions : ndarray of shape (h,), float64
+        """
+        from lumenrec._params import check_is_fitted
+
+        check_is_fitted(self)
+        row = sp.csr_matrix(history_row if sp.issparse(history_row) else np.atleast_2d(history_row))
+        if row.shape[0] != 1 or row.shape[1] > self.item_embeddings_.shape[0]:
+            msg = f"history_row must be one row of at most {self.n_items_} items (got {row.shape})"
+            raise DataError(msg)
+        i = self._check_indices(np.asarray([item]), self.item_embeddings_.shape[0], "item")[0]
+        row.sum_duplicates()
+        cols, w = row.indices.astype(np.int32), row.data.astype(np.float64)
+        emb = self.item_embeddings_.astype(np.float64)
+        norm = np.linalg.norm(w @ emb[cols]) if len(cols) else 0.0
+        contrib = w * (emb[cols] @ emb[i]) / max(norm, np.finfo(np.float32).tiny)
+        order = np.lexsort((cols, -contrib))
+        return cols[order], contrib[order]
 
     def score_texts(self, texts: Sequence[str], items: IndexArray | None = None) -> ScoreMatrix:
         """Scores for users described only by text (cold users with a profile)."""
@@ -187,6 +228,10 @@ class ContentRecommender(BaseRecommender):
             msg = f"new item vectors have dim {vectors.shape[1]}, expected {self.item_embeddings_.shape[1]}"
             raise DataError(msg)
         self.item_embeddings_ = np.vstack([self.item_embeddings_, vectors]).astype(np.float32)
+        w = self.history_weights_
+        self.history_weights_ = sp.csr_matrix(
+            (w.data, w.indices, w.indptr), shape=(w.shape[0], len(self.item_embeddings_))
+        )
         return self._append_items(len(vectors))
 
     def _get_state(self) -> dict[str, Any]:

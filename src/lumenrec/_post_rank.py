@@ -1,0 +1,120 @@
+"""The steps after ranking, shared by every route of :class:`~lumenrec.pipeline.RecommendPipeline`:
+demote the neighbours of items a user said "not interested" to, run the request's
+re-rankers, cut to ``k`` and attach a reason to every item."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    from lumenrec.pipeline import RecommendPipeline
+
+__all__ = ["Picked", "Ranked", "finish_list", "parse_chain"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """One user's list: ``items`` are ``{item_id, score, rank, route, reason}`` dicts, best first.
+
+    ``fallback`` is None when the model (or fold-in of the user's feedback) ranked the list,
+    ``"text"`` for a profile-text ranking and ``"popular"`` for popularity. ``rerank`` (when
+    re-rankers ran) holds the stages, whether every constraint was met, and notes.
+    """
+
+    items: list[dict[str, Any]]
+    fallback: str | None = None
+    fold_in: bool = False
+    known_user: bool = False
+    rerank: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Picked:
+    """Candidates of one request before demotion, re-ranking and reasons.
+
+    ``items``/``scores``/``routes`` are aligned arrays, best first; ``history`` is the row the
+    list was folded in from, ``user`` the training row used, ``profile`` the profile text of a
+    text-route user, ``setting`` True when personalisation is off by the user's choice.
+    """
+
+    items: np.ndarray
+    scores: np.ndarray
+    routes: np.ndarray
+    fallback: str | None = None
+    fold_in: bool = False
+    known_user: bool = False
+    history: sp.csr_matrix | None = None
+    user: int | None = None
+    profile: str | None = None
+    setting: bool = False
+
+
+def parse_chain(rerank: Any) -> Any:
+    """None, a spec string/mapping (see :func:`lumenrec.rerank.parse_rerank`) or a chain."""
+    if rerank is None or (isinstance(rerank, str | dict) and not rerank):
+        return None
+    if callable(getattr(rerank, "rerank", None)):
+        return rerank
+    from lumenrec.rerank import parse_rerank
+
+    return parse_rerank(rerank)
+
+
+def _history_items(pipeline: RecommendPipeline, picked: Picked) -> np.ndarray:
+    if picked.history is not None and picked.history.nnz:
+        return picked.history.indices.astype(np.int32)
+    if picked.user is not None and picked.user >= 0:
+        seen = pipeline.model.seen_
+        return seen.indices[seen.indptr[picked.user] : seen.indptr[picked.user + 1]].astype(
+            np.int32
+        )
+    return np.empty(0, np.int32)
+
+
+def finish_list(
+    pipeline: RecommendPipeline,
+    picked: Picked,
+    k: int,
+    demote: set[int],
+    chain: Any,
+    explain: bool,
+) -> Ranked:
+    """Demote, re-rank, cut to ``k`` and explain (the pipeline's read lock is held)."""
+    items = np.asarray(picked.items, np.int32)
+    scores = np.asarray(picked.scores, np.float32)
+    routes = np.asarray(picked.routes, object)
+    if demote and len(items):
+        order = np.argsort(np.isin(items, list(demote)), kind="stable")
+        items, scores, routes = items[order], scores[order], routes[order]
+    info = None
+    if chain is not None and len(items):
+        from lumenrec.rerank import Candidates
+
+        route_of = dict(zip(items.tolist(), routes.tolist(), strict=True))
+        cand = Candidates(items, scores, _history_items(pipeline, picked))
+        out = chain.rerank(cand, k, pipeline.features())
+        items = np.asarray(out.items, np.int32)
+        scores = np.asarray(out.scores, np.float32)
+        routes = np.array([route_of.get(int(i), "rule") for i in items], object)
+        stages = getattr(chain, "stages", (chain,))
+        info = {
+            "stages": [str(getattr(s, "name", type(s).__name__)) for s in stages],
+            "feasible": bool(out.feasible),
+            "notes": list(out.notes),
+        }
+    items, scores, routes = items[:k], scores[:k], routes[:k]
+    listing = pipeline._listing(items, scores, routes)
+    if explain and len(items):
+        reasons = pipeline.explainer().explain(
+            items, routes, user=picked.user, history=picked.history, profile_text=picked.profile
+        )
+        if picked.setting:
+            reasons = [replace(r, method="setting", evidence=()) for r in reasons]
+            reasons = [replace(r, sentence=pipeline.explainer().sentences(r, "")) for r in reasons]
+        for entry, reason in zip(listing, reasons, strict=True):
+            entry["reason"] = reason.to_dict()
+    return Ranked(listing, picked.fallback, picked.fold_in, picked.known_user, info)

@@ -34,7 +34,9 @@ def mtable(k: int, p: float, alpha: float) -> NDArray[np.int64]:
     return np.clip(np.nan_to_num(m), 0, sizes).astype(np.int64)
 
 
-def fail_probability(table: NDArray[np.int64], p: float) -> float:
+def fail_probability(
+    table: NDArray[np.int64], p: float, _pmfs: dict[int, NDArray[np.float64]] | None = None
+) -> float:
     """Probability that a ranking with i.i.d. Bernoulli(p) protected flags violates ``table``.
 
     Only the positions where the table steps up matter; between two steps the requirement is
@@ -43,9 +45,12 @@ def fail_probability(table: NDArray[np.int64], p: float) -> float:
     """
     steps = np.flatnonzero(np.diff(table, prepend=0)) + 1  # 1-based prefix lengths
     blocks = np.diff(steps, prepend=0)
+    pmfs = {} if _pmfs is None else _pmfs  # binomial pmf per block size (for this p)
     state = np.ones(1)
-    for required, size in enumerate(blocks, start=1):
-        state = np.convolve(state, binom.pmf(np.arange(size + 1), size, p))
+    for required, size in enumerate(blocks.tolist(), start=1):
+        if size not in pmfs:
+            pmfs[size] = binom.pmf(np.arange(size + 1), size, p)
+        state = np.convolve(state, pmfs[size])
         state[required - 1] = 0.0  # fewer than `required` protected at this prefix: fail
     return float(1.0 - state.sum())
 
@@ -71,9 +76,10 @@ def adjusted_alpha(
     float
     """
     low, high = 0.0, 1.0
+    pmfs: dict[int, NDArray[np.float64]] = {}
     for _ in range(max_iter):
         mid = (low + high) / 2
-        fail = fail_probability(mtable(k, p, mid), p)
+        fail = fail_probability(mtable(k, p, mid), p, pmfs)
         if fail > alpha:
             high = mid
         else:

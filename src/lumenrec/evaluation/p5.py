@@ -56,10 +56,7 @@ MODELS = {"mf": "naive", "mf-ips": "ips", "mf-snips": "snips", "mf-dr": "dr"}
 #: Hyper-parameters chosen on the validation part by ``benchmarks/bench_p5_coat.py``
 #: (mean validation AUC over seeds 0-4; see benchmarks/results/p5_coat.json).
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
-    "mf": {"learning_rate": 0.001, "weight_decay": 1e-3},
-    "mf-ips": {"learning_rate": 0.001, "weight_decay": 1e-3},
-    "mf-snips": {"learning_rate": 0.001, "weight_decay": 1e-3},
-    "mf-dr": {"learning_rate": 0.001, "weight_decay": 1e-3},
+    name: {"bias": True, "learning_rate": 0.005, "weight_decay": 1e-3} for name in MODELS
 }
 _COMMON = {"n_factors": 4, "n_epochs": 300, "patience": 20, "batch_size": 128}
 

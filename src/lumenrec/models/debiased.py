@@ -34,12 +34,14 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy.special import expit
-from scipy.stats import rankdata
 
 from lumenrec._params import Interval, Options, check_is_fitted
 from lumenrec._progress import progress
 from lumenrec._random import derive_seed
 from lumenrec.errors import DataError
+from lumenrec.models._debias_net import auc as _auc
+from lumenrec.models._debias_net import cells as _cells
+from lumenrec.models._debias_net import make_mf
 from lumenrec.models._propensity import naive_bayes_propensities, popularity_propensities
 from lumenrec.models._torch_train import import_torch, resolve_device, seeded_init
 from lumenrec.models.base import BaseRecommender
@@ -51,28 +53,6 @@ if TYPE_CHECKING:
 __all__ = ["DebiasedMF", "naive_bayes_propensities", "popularity_propensities"]
 
 log = logging.getLogger(__name__)
-_INIT_STD = 0.1
-
-
-def _cells(mat: Any, shape: tuple[int, int], name: str) -> tuple[NDArray, NDArray, NDArray]:
-    """``(users, items, values)`` of the stored cells of a sparse matrix of ``shape``."""
-    m = sp.csr_matrix(mat, dtype=np.float64)
-    if m.shape != shape:
-        msg = f"{name} has shape {m.shape}; expected {shape} like the training matrix"
-        raise DataError(msg)
-    m.eliminate_zeros()
-    m.sort_indices()
-    rows = np.repeat(np.arange(shape[0]), np.diff(m.indptr))
-    return rows.astype(np.int64), m.indices.astype(np.int64), m.data
-
-
-def _auc(labels: NDArray, scores: NDArray) -> float:
-    pos = labels > 0
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(scores)
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 class DebiasedMF(BaseRecommender):
@@ -279,8 +259,8 @@ class DebiasedMF(BaseRecommender):
         vu, vi, vr = (None, None, None) if valid is None else _cells(valid, shape, "valid")
         seed = derive_seed(rng)
         with seeded_init(seed, device):
-            pred = _MF(torch, shape, self.n_factors, self.bias).to(device)
-            imp = _MF(torch, shape, self.n_factors, self.bias).to(device)
+            pred = make_mf(torch, shape, self.n_factors, self.bias).to(device)
+            imp = make_mf(torch, shape, self.n_factors, self.bias).to(device)
         opt = torch.optim.Adam(
             pred.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
@@ -423,28 +403,3 @@ class DebiasedMF(BaseRecommender):
     def _set_state(self, state: dict[str, Any]) -> None:
         self.propensity_source_ = str(state.get("propensity_source_", "unknown"))
         self.best_epoch_ = int(state.get("best_epoch_", 0))
-
-
-class _MF:
-    """Factory for the torch module (kept out of import time: torch is optional)."""
-
-    def __new__(cls, torch: Any, shape: tuple[int, int], f: int, bias: bool) -> Any:
-        class MF(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                n_u, n_i = shape
-                self.user_f = torch.nn.Parameter(torch.randn(n_u, f) * _INIT_STD)
-                self.item_f = torch.nn.Parameter(torch.randn(n_i, f) * _INIT_STD)
-                self.user_b = torch.nn.Parameter(torch.zeros(n_u), requires_grad=bias)
-                self.item_b = torch.nn.Parameter(torch.zeros(n_i), requires_grad=bias)
-                self.global_b = torch.nn.Parameter(torch.zeros(1), requires_grad=bias)
-
-            def logits(self, u: Any, i: Any) -> Any:
-                dot = (self.user_f[u] * self.item_f[i]).sum(-1)
-                return dot + self.user_b[u] + self.item_b[i] + self.global_b
-
-            def imputed(self, u: Any, i: Any, task: str) -> Any:
-                x = self.logits(u, i)
-                return torch.sigmoid(x) if task == "binary" else x
-
-        return MF()

@@ -37,8 +37,15 @@ ALPHA = 0.01
 
 def _item_genre_rows(items: NDArray[np.integer], categories: sp.csr_matrix) -> NDArray[np.float64]:
     """Dense ``p(g|i)`` rows of shape (len(items), n_categories): 1/|genres| per genre."""
-    rows = categories[np.asarray(items, dtype=np.int64)]
-    dense = (rows != 0).toarray().astype(np.float64)
+    idx = np.asarray(items, dtype=np.int64)
+    starts = categories.indptr[idx]
+    lengths = categories.indptr[idx + 1] - starts
+    rows = np.repeat(np.arange(idx.size), lengths)
+    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    pos = np.repeat(starts, lengths) + offsets
+    nonzero = categories.data[pos] != 0
+    dense = np.zeros((idx.size, categories.shape[1]))
+    dense[rows[nonzero], categories.indices[pos][nonzero]] = 1.0
     counts = dense.sum(axis=1, keepdims=True)
     return np.divide(dense, counts, out=np.zeros_like(dense), where=counts > 0)
 
@@ -62,7 +69,8 @@ def genre_distribution(items: ArrayLike, categories: sp.csr_matrix) -> NDArray[n
     if arr.size and (arr.min() < 0 or arr.max() >= categories.shape[0]):
         msg = f"item indices must lie in [0, {categories.shape[0]})"
         raise DataError(msg)
-    total = _item_genre_rows(arr, sp.csr_matrix(categories)).sum(axis=0)
+    csr = categories if isinstance(categories, sp.csr_matrix) else sp.csr_matrix(categories)
+    total = _item_genre_rows(arr, csr).sum(axis=0)
     mass = total.sum()
     return total / mass if mass > 0 else total
 
@@ -145,6 +153,8 @@ class Calibration:
             return unchanged(candidates, ("no history genres to calibrate to: order kept",))
         genres = _item_genre_rows(candidates.items, features.categories)
         has_genre = (genres.sum(axis=1) > 0).astype(np.float64)
+        support = p > 0  # KL(p‖q̃) only reads the genres of the history
+        ps, genres = p[support], genres[:, support]
         rel = minmax(candidates.scores)
         lam, alpha = self.lam, self.alpha
         available = np.ones(n, dtype=bool)
@@ -153,9 +163,10 @@ class Calibration:
         rel_sum = 0.0
         chosen: list[int] = []
         for _ in range(min(k, n)):
-            mass = (n_with_genre + has_genre)[:, None]
-            q = np.divide(total + genres, mass, out=np.zeros_like(genres), where=mass > 0)
-            objective = (1.0 - lam) * (rel_sum + rel) - lam * _kl(p, q, alpha)
+            mass = np.maximum(n_with_genre + has_genre, 1.0)[:, None]  # 0 only if total is 0
+            q_tilde = (1.0 - alpha) * (total + genres) / mass + alpha * ps
+            kl = np.log(ps / q_tilde) @ ps
+            objective = (1.0 - lam) * (rel_sum + rel) - lam * kl
             best = pick(objective, available)
             chosen.append(best)
             available[best] = False

@@ -113,8 +113,14 @@ def test_evaluate_csv_writes_json_and_reproducible_files(runner, ratings_csv, tm
     assert results["aggregate"]["ease"]["ndcg@10"]["std"] is not None
     assert len(results["runs"]) == 6
     recs = pd.read_parquet(tmp_path / "recs-1.parquet")
-    assert list(recs.columns) == ["model", "user_id", "item_id", "rank", "score"]
+    assert list(recs.columns) == [
+        "model", "user_id", "item_id", "rank", "score",
+        "reason_kind", "reason_method", "reason", "evidence",
+    ]  # fmt: skip
     assert set(recs["model"]) == {"pop", "itemknn", "ease"} and recs["rank"].min() == 1
+    assert (recs["reason"].str.len() > 0).all()  # every saved item has a reason
+    assert set(recs.loc[recs["model"] == "ease", "reason_method"]) <= {"exact", "popularity"}
+    assert set(recs.loc[recs["model"] == "pop", "reason_kind"]) == {"popular"}
     for seed in (0, 1):
         split_dir = tmp_path / f"split-{seed}"
         assert json.loads((split_dir / "split.json").read_text())["seed"] == seed

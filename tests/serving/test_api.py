@@ -22,7 +22,8 @@ def test_recommend_contract_for_known_user(client):
     assert body["fallback"] is None and body["fold_in"] is False
     items = body["items"]
     assert [x["rank"] for x in items] == [1, 2, 3, 4, 5]
-    assert all(set(x) == {"item_id", "score", "rank", "route"} for x in items)
+    assert all(set(x) == {"item_id", "score", "rank", "route", "reason"} for x in items)
+    assert all(x["reason"]["sentence"] and x["reason"]["kind"] for x in items)
     assert {x["route"] for x in items} == {"cf"}
     scores = [x["score"] for x in items]
     assert scores == sorted(scores, reverse=True)

@@ -1,4 +1,5 @@
-"""The ``lumenrec`` command line: datasets, evaluate, demo, encode, train, serve, users (Typer)."""
+"""The ``lumenrec`` command line: datasets, evaluate, demo, encode, train, serve, recommend,
+users (Typer)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from lumenrec.cli.demo import DEMO_HELP, demo_command
 from lumenrec.cli.encode import ENCODE_HELP, encode
 from lumenrec.cli.evaluate import _HELP as _EVALUATE_HELP
 from lumenrec.cli.evaluate import evaluate_command
+from lumenrec.cli.recommend import RECOMMEND_HELP, recommend_command
 from lumenrec.cli.serve import SERVE_HELP, serve_command
 from lumenrec.cli.train import TRAIN_HELP, train_command
 from lumenrec.cli.users import USERS_HELP, users_app
@@ -55,6 +57,7 @@ app.command("demo", help=DEMO_HELP)(demo_command)
 app.command("encode", help=ENCODE_HELP)(encode)
 app.command("train", help=TRAIN_HELP)(train_command)
 app.command("serve", help=SERVE_HELP)(serve_command)
+app.command("recommend", help=RECOMMEND_HELP)(recommend_command)
 app.add_typer(users_app, name="users", help=USERS_HELP)
 
 

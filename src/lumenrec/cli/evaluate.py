@@ -204,14 +204,18 @@ class _Savers:
     def on_result(self, seed: int, name: str, result: EvalResult, split: Split) -> None:
         if self.recs is None or ("{seed}" not in self.recs and seed != self.seeds[-1]):
             return
+        import pandas as pd
+
         from lumenrec.evaluation.protocol import recommendations_frame
+        from lumenrec.explain import reasons_frame
 
         frame = recommendations_frame(result.recommendations, split.test)
+        if result.model is not None:  # a reason for every saved item
+            reasons = reasons_frame(result.model, result.recommendations, split.train)
+            frame = pd.concat([frame, reasons], axis=1)
         frame.insert(0, "model", name)
         self.pending.append(frame)
         if name == self.names[-1]:
-            import pandas as pd
-
             target = self._path(self.recs, seed)
             target.parent.mkdir(parents=True, exist_ok=True)
             pd.concat(self.pending, ignore_index=True).to_parquet(target, index=False)
@@ -307,6 +311,9 @@ def evaluate_command(
     """Compare models on a protocol over seeds (the ``--help`` text is :data:`_HELP`)."""
     configure_logging(verbose, quiet)
     with cli_errors(debug):
+        if protocol.lower() == "p5" or dataset.lower() == "coat":
+            _run_p5(dataset, protocol, models, seeds, json_out, data_dir)
+            return
         names = check_model_names(parse_names(models, "--models"))
         per_model = parse_params(params, names)
         seed_list = parse_seeds(seeds)
@@ -488,3 +495,24 @@ def _gap_cell(cell: dict[str, Any]) -> str:
     if gap is None:
         return "–"
     return f"{gap:.4f} (p={p:.2g})" if p is not None else f"{gap:.4f}"
+
+
+def _run_p5(
+    dataset: str,
+    protocol: str,
+    models: str,
+    seeds: str,
+    json_out: Path | None,
+    data_dir: Path | None,
+) -> None:
+    """``--dataset coat --protocol p5``: the debiasing protocol (MNAR train, MAR test)."""
+    from lumenrec.cli._p5 import run_p5_command
+
+    if dataset.lower() != "coat" or protocol.lower() != "p5":
+        msg = (
+            f"protocol p5 runs on the coat dataset only (got --dataset {dataset} --protocol "
+            f"{protocol}); use --dataset coat --protocol p5 --models mf,mf-ips,mf-dr"
+        )
+        raise ConfigError(msg)
+    run_p5_command(parse_names(models, "--models"), parse_seeds(seeds), json_out, data_dir)
+

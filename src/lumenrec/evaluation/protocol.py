@@ -74,6 +74,8 @@ class EvalResult:
         Cut-offs of the accuracy metrics.
     evaluated_on : {"test", "valid"}
         Which part of the split held the relevant items.
+    model : Recommender
+        The fitted model (e.g. to explain its lists).
     """
 
     per_user: dict[str, NDArray[np.float64]]
@@ -87,6 +89,7 @@ class EvalResult:
     ks: tuple[int, ...]
     evaluated_on: str = "test"
     beyond_per_user: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    model: Any = field(default=None, repr=False, compare=False)
 
     @property
     def n_users(self) -> int:
@@ -218,6 +221,7 @@ def evaluate(
         ks=all_ks,
         evaluated_on=part,
         beyond_per_user=beyond_per_user,
+        model=model,
     )
 
 

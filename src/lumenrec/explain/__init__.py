@@ -9,6 +9,7 @@ from lumenrec.explain.base import (
     SentenceGenerator,
     TemplateSentences,
 )
+from lumenrec.explain.batch import reasons_frame
 from lumenrec.explain.explainer import Explainer
 from lumenrec.explain.text_match import item_phrases, nearest_phrases
 
@@ -24,4 +25,5 @@ __all__ = [
     "item_phrases",
     "nearest_phrases",
     "occlusion_attribution",
+    "reasons_frame",
 ]

@@ -161,11 +161,40 @@ class UsersIn(_Strict):
     users: list[UserIn] = Field(min_length=1, description="At most 10,000 users.")
 
 
+class EvidenceOut(BaseModel):
+    kind: Literal["item", "attribute", "profile"]
+    label: str = Field(description="History item title, or the item's word/attribute.")
+    contribution: float
+    share: float = Field(description="Share of the positive contributions (they sum to 1).")
+    item_id: str | None = None
+
+
+class ReasonOut(BaseModel):
+    kind: Literal["history", "text", "popular", "exploration", "rule"]
+    route: str
+    method: str = Field(
+        description="exact | als | occlusion | text-match | popularity | rule | setting"
+    )
+    sentence: str
+    evidence: list[EvidenceOut]
+    explained_score: float | None = Field(
+        None, description="What the contributions sum to (exact methods)."
+    )
+    notes: list[str] = Field(default_factory=list)
+
+
 class RecItem(BaseModel):
     item_id: str
     score: float
     rank: int
-    route: Literal["cf", "text", "popular"]
+    route: Literal["cf", "text", "popular", "rule", "exploration"]
+    reason: ReasonOut | None = Field(None, description="Why the item is here.")
+
+
+class RerankOut(BaseModel):
+    stages: list[str]
+    feasible: bool = Field(description="False: a constraint could not be met; best list given.")
+    notes: list[str]
 
 
 class RecommendOut(BaseModel):
@@ -174,6 +203,30 @@ class RecommendOut(BaseModel):
     model_version: str
     fallback: Literal["text", "popular"] | None = None
     fold_in: bool = False
+    rerank: RerankOut | None = None
+    personalised: bool = True
+
+
+class ExplainOut(BaseModel):
+    user_id: str
+    item_id: str
+    rank: int
+    score: float
+    route: str
+    reason: ReasonOut
+    model_version: str
+
+
+class NotInterestedIn(_Strict):
+    """ "Not interested" in an item, a category or a brand (``undo`` withdraws it)."""
+
+    kind: Literal["item", "category", "brand"] = "item"
+    value: str = Field(min_length=1, max_length=256, description="Item id, category or brand.")
+    undo: bool = False
+
+
+class SettingsIn(_Strict):
+    personalised: bool = Field(description="False: non-personalised (popular) lists.")
 
 
 class SimilarOut(BaseModel):

@@ -16,10 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from lumenrec._post_rank import parse_chain
+from lumenrec.controls import UserControls
 from lumenrec.errors import ArtifactError, LumenError, NotFittedError, UnknownIdError
 from lumenrec.pipeline import RecommendPipeline
 from lumenrec.serving.errors import ServiceError
 from lumenrec.serving.metrics import Metrics
+from lumenrec.serving.profile import user_profile
 from lumenrec.serving.registry import ModelRegistry
 from lumenrec.serving.settings import ServiceSettings
 from lumenrec.serving.store import EventStore, StoreError
@@ -329,9 +332,22 @@ class Service:
         return data, upto
 
     # -- reads -----------------------------------------------------------------------------
-    def recommend(self, user_id: str, k: int, exclude: list[str], strict: bool) -> dict[str, Any]:
+    def recommend(
+        self,
+        user_id: str,
+        k: int,
+        exclude: list[str],
+        strict: bool,
+        rerank: str | None = None,
+        explain: bool = True,
+    ) -> dict[str, Any]:
         pipeline, store = self.require()
-        key = (k, tuple(exclude), pipeline.version, strict)
+        chain = parse_chain(rerank)  # a bad spec is a 422 before any work
+        try:
+            controls = store.user_controls(user_id)
+        except StoreError:
+            controls = UserControls()  # reads outlive a broken store
+        key = (k, tuple(exclude), pipeline.version, strict, rerank or "", controls, explain)
         cached = self.cache.get(user_id, key)
         if cached is not None and self._no_new_deletions(store):
             return cached
@@ -348,7 +364,15 @@ class Service:
             msg = f"unknown user {user_id!r}"
             raise UnknownIdError(msg)
         ranked = pipeline.recommend(
-            user_id, k, exclude=exclude, history=history, profile=profile, forget=deleted
+            user_id,
+            k,
+            exclude=exclude,
+            history=history,
+            profile=profile,
+            forget=deleted,
+            rerank=chain,
+            controls=controls,
+            explain=explain,
         )
         if ranked.fallback:
             self.metrics.inc("lumenrec_fallback_total", ranked.fallback)
@@ -359,8 +383,63 @@ class Service:
             "fallback": ranked.fallback,
             "fold_in": ranked.fold_in,
         }
+        if ranked.rerank is not None:
+            out["rerank"] = ranked.rerank
+        if not controls.personalised:
+            out["personalised"] = False
         self.cache.put(user_id, key, out)
         return out
+
+    def explain(self, user_id: str, item_id: str, k: int, rerank: str | None = None) -> dict:
+        """The reason for ``item_id`` in the user's current top-``k`` (404 when it is not there)."""
+        listing = self.recommend(user_id, k, [], False, rerank)
+        for entry in listing["items"]:
+            if entry["item_id"] == item_id:
+                return {
+                    "user_id": user_id,
+                    "item_id": item_id,
+                    "rank": entry["rank"],
+                    "score": entry["score"],
+                    "route": entry["route"],
+                    "reason": entry["reason"],
+                    "model_version": listing["model_version"],
+                }
+        msg = (
+            f"item {item_id!r} is not in user {user_id!r}'s current top {k}; explanations are "
+            "given for recommended items (GET /recommend/{user_id}, or ask with a larger k)"
+        )
+        raise UnknownIdError(msg)
+
+    def not_interested(self, user_id: str, kind: str, value: str, undo: bool = False) -> dict:
+        """Record (or withdraw) "not interested"; the user's next list honours it."""
+        pipeline, store = self.require()
+        if kind == "item" and not undo and not pipeline.live_item(value):
+            msg = f"unknown item {value!r}"
+            raise UnknownIdError(msg)
+        if kind != "item":
+            features = pipeline.features()
+            names = features.category_names if kind == "category" else features.provider_names
+            if value.lower() not in {n.lower() for n in names}:
+                where = "categories" if kind == "category" else "brands"
+                msg = f"unknown {kind} {value!r}: the catalogue's {where} do not include it"
+                raise UnknownIdError(msg)
+        changed = (
+            store.remove_control(user_id, kind, value)
+            if undo
+            else store.add_control(user_id, kind, value)
+        )
+        self.cache.drop(user_id)
+        return {"user_id": user_id, "kind": kind, "value": value, "changed": changed}
+
+    def set_personalised(self, user_id: str, personalised: bool) -> dict:
+        self.require_store().set_personalised(user_id, personalised)
+        self.cache.drop(user_id)
+        return {"user_id": user_id, "personalised": personalised}
+
+    def profile(self, user_id: str) -> dict[str, Any]:
+        """What the service holds about a user and how it drives their recommendations."""
+        pipeline, store = self.require()
+        return user_profile(pipeline, store, user_id, limit=self.settings.history_limit)
 
     def _no_new_deletions(self, store: EventStore) -> bool:
         """False (and the cache emptied) when a deletion was recorded since the last check,

@@ -34,6 +34,7 @@ from typing import Any
 import pandas as pd
 
 from lumenrec.errors import LumenError
+from lumenrec.serving.controls_store import CONTROLS_SCHEMA, ControlsMixin
 from lumenrec.types import PathLike
 
 __all__ = ["EVENT_TYPES", "EventStore", "StoreError"]
@@ -92,7 +93,7 @@ def _unavailable(err: sqlite3.Error) -> StoreError:
     return StoreError(f"event store unavailable: {reason}")
 
 
-class EventStore:
+class EventStore(ControlsMixin):
     """SQLite store (WAL) shared by the service's threads and other processes.
 
     Parameters
@@ -161,10 +162,10 @@ class EventStore:
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 has_schema = conn.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name='model_log'"
+                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name='user_controls'"
                 ).fetchone()
                 if not has_schema:
-                    conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
+                    conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}{CONTROLS_SCHEMA}COMMIT;")
                 return conn.execute("SELECT value FROM meta WHERE key='salt'").fetchone()
             except sqlite3.OperationalError as err:
                 if conn.in_transaction:
@@ -422,6 +423,7 @@ class EventStore:
         with self._write() as conn:
             n = conn.execute("DELETE FROM events WHERE user_id=?", (user_id,)).rowcount
             conn.execute("DELETE FROM users WHERE user_id=?", (user_id,))
+            conn.execute("DELETE FROM user_controls WHERE user_id=?", (user_id,))
             conn.execute(
                 "INSERT INTO deletions(kind, id_hash, deleted_at, n_events) VALUES('user', ?, ?, ?)",
                 (self.hash_id(user_id), time.time(), n),

@@ -1,6 +1,6 @@
 """HTTP routers, one per resource; each is an ``APIRouter`` included by ``create_app``."""
 
-from lumenrec.serving.routers import admin, feedback, health, items, recommend, users
+from lumenrec.serving.routers import admin, controls, feedback, health, items, recommend, users
 
 __all__ = ["ROUTERS"]
 
@@ -9,6 +9,7 @@ ROUTERS = (
     feedback.router,
     items.router,
     users.router,
+    controls.router,
     admin.router,
     health.router,
 )

@@ -8,13 +8,43 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from lumenrec.serving.routers._deps import ServiceDep, fast_json
-from lumenrec.serving.schemas import K_MAX, ItemId, KParam, RecommendOut, SimilarOut, UserId
+from lumenrec.serving.schemas import (
+    K_MAX,
+    ExplainOut,
+    ItemId,
+    KParam,
+    RecommendOut,
+    SimilarOut,
+    UserId,
+)
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["recommendations"])
 
 KQuery = Annotated[KParam, Query(ge=1, le=K_MAX, description=f"List length, 1–{K_MAX}.")]
+RerankQuery = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        description="Re-rankers with weights in [0, 1], e.g. 'mmr=0.3,calibration=0.5'.",
+    ),
+]
+LambdaQuery = Annotated[
+    float | None,
+    Query(ge=0, le=1, description="Shortcut for one re-ranker's weight in [0, 1]."),
+]
+
+
+def rerank_spec(
+    rerank: str | None, diversity: float | None, calibration: float | None, fairness: float | None
+) -> str | None:
+    """One spec string from ``rerank`` and the diversity/calibration/fairness shortcuts."""
+    parts = [rerank] if rerank else []
+    for name, value in (("mmr", diversity), ("calibration", calibration), ("provider", fairness)):
+        if value is not None:
+            parts.append(f"{name}={value:g}")
+    return ",".join(parts) or None
 
 
 @router.get("/recommend/{user_id}", response_model=RecommendOut)
@@ -28,6 +58,11 @@ def recommend(
     strict: Annotated[
         bool, Query(description="404 for a user with no training row, feedback or profile.")
     ] = False,
+    rerank: RerankQuery = None,
+    diversity: LambdaQuery = None,
+    calibration: LambdaQuery = None,
+    fairness: LambdaQuery = None,
+    explain: Annotated[bool, Query(description="Attach a reason to every item.")] = True,
 ) -> Response:
     """Top-k items for a user with each item's score, rank and route (``cf``/``text``/``popular``).
 
@@ -36,7 +71,23 @@ def recommend(
     """
     # the hot path: the service builds exactly the documented shape, so it is serialised
     # directly (orjson when installed) instead of being validated again by the response model
-    return fast_json(service.recommend(user_id, k, list(exclude or []), strict))
+    spec = rerank_spec(rerank, diversity, calibration, fairness)
+    return fast_json(service.recommend(user_id, k, list(exclude or []), strict, spec, explain))
+
+
+@router.get("/explain/{user_id}/{item_id}", response_model=ExplainOut)
+def explain(
+    service: ServiceDep,
+    user_id: Annotated[UserId, Path(description="External user id.")],
+    item_id: Annotated[ItemId, Path(description="A recommended item's id.")],
+    k: KQuery = 10,
+    rerank: RerankQuery = None,
+) -> dict:
+    """Why ``item_id`` is in the user's top-``k``: reason kind, evidence with shares, sentence.
+
+    404 when the item is not in the user's current top-``k``.
+    """
+    return service.explain(user_id, item_id, k, rerank)
 
 
 @router.get("/similar/{item_id}", response_model=SimilarOut)

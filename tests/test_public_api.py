@@ -17,6 +17,8 @@ PACKAGES = [
     "lumenrec.datasets",
     "lumenrec.errors",
     "lumenrec.types",
+    "lumenrec.explain",
+    "lumenrec.rerank",
 ]
 
 

@@ -43,6 +43,7 @@ ALLOWED_CLASSES: frozenset[str] = frozenset(
         "lumenrec.models.multvae.MultVAE",
         "lumenrec.models.lightgcn.LightGCN",
         "lumenrec.models.sasrec.SASRec",
+        "lumenrec.models.debiased.DebiasedMF",
         "lumenrec.models.content.ContentRecommender",
         "lumenrec.models.adapter.TextAdapter",
         "lumenrec.fusion.hybrid.HybridRecommender",

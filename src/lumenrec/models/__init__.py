@@ -3,6 +3,7 @@
 from lumenrec.models.als import ImplicitALS
 from lumenrec.models.base import BaseRecommender, Recommender, SupportsFoldIn, SupportsSimilarItems
 from lumenrec.models.bpr import BPR
+from lumenrec.models.debiased import DebiasedMF
 from lumenrec.models.ease import EASE
 from lumenrec.models.itemknn import ItemKNN
 from lumenrec.models.lightgcn import LightGCN
@@ -12,6 +13,7 @@ from lumenrec.models.popularity import MostPopular
 __all__ = [
     "BPR",
     "BaseRecommender",
+    "DebiasedMF",
     "EASE",
     "ImplicitALS",
     "ItemKNN",

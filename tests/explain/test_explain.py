@@ -193,3 +193,19 @@ def test_empty_history_and_unknown_items_do_not_fail(data):
     explainer = Explainer(model, [str(i) for i in data.items.ids], None)
     reason = explainer.explain([0], ["cf"], history=empty)[0]
     assert reason.kind == "popular" and reason.sentence
+
+
+def test_hybrid_occlusion_uses_the_row_that_gives_the_served_score(data):
+    from lumenrec.fusion.hybrid import HybridRecommender
+
+    hybrid = HybridRecommender(
+        {"cf": EASE(regularization=5.0), "text": ContentRecommender("hashing", half_life=2.0)}
+    ).fit(data)
+    u = 6
+    items = hybrid.recommend(np.array([u], np.int32), 3).items[0]
+    attrs = history_attribution(hybrid, items, user=u)
+    row = hybrid.components["text"].history_weights_[u]
+    served = hybrid.score(np.array([u], np.int32), items)[0]
+    folded = hybrid.score_history(row, items)[0]
+    np.testing.assert_allclose(folded, served, rtol=1e-5, atol=1e-6)
+    assert all(a.method == "occlusion" and len(a.items) == row.nnz for a in attrs)

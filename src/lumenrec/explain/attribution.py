@@ -105,8 +105,25 @@ def history_attribution(
             cited, contrib = _sorted(np.asarray(cited), np.asarray(contrib))
             out.append(Attribution(cited, contrib, kind, float(contrib.sum())))
         return out
-    row = history if history is not None else model.seen_[int(user)]
+    row = history if history is not None else _served_row(model, int(user))
     return occlusion_attribution(model, _row(row, model.n_items_), items, max_occlusion)
+
+
+def _served_row(model: Any, user: int) -> sp.csr_matrix:
+    """The history row whose fold-in gives a training user's served score.
+
+    For a hybrid whose text component keeps recency weights and whose other components
+    binarise their input, that is the recency-weighted row (the raw row would weight the
+    text part by rating, and a capped occlusion would keep the highest-rated items instead of
+    the most recent).
+    """
+    comps = getattr(model, "components", None) or {}
+    text = comps.get(getattr(model, "text", None))
+    weights = getattr(text, "history_weights_", None)
+    others = [c for name, c in comps.items() if c is not text]
+    if weights is not None and others and all(getattr(c, "binarize", False) for c in others):
+        return weights[user]
+    return model.seen_[user]
 
 
 def _width(model: Any) -> int:

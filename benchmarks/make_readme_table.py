@@ -7,7 +7,11 @@ Usage: ``python benchmarks/make_readme_table.py`` — rewrites the block between
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _readme_human import human_sections  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -90,6 +94,7 @@ def render() -> str:
             )
         out.append("")
     out.extend(_cold_start())
+    out.extend(human_sections(RESULTS, REPO))
     lift = RESULTS / "p1_text_lift_ml-100k.json"
     if lift.is_file():
         res = json.loads(lift.read_text())

@@ -202,3 +202,21 @@ def test_bad_n_items(bad: object) -> None:
         catalog_coverage(RANKED, bad, 2)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="n_items"):
         gini_exposure(RANKED, bad, 2)  # type: ignore[arg-type]
+
+
+def test_longtail_share_and_provider_gini_by_hand():
+    from lumenrec.evaluation.beyond import longtail_share, provider_gini
+
+    popularity = np.array([50, 40, 3, 2, 1, 0, 0, 0, 0, 0])  # head (20%) = items 0, 1
+    ranked = np.array([[0, 2, 3, -1], [1, 0, 5, 6]])
+    # top-3 slots: user 0 -> 0, 2, 3; user 1 -> 1, 0, 5: 3 tail of 6
+    assert longtail_share(ranked, popularity, 3) == pytest.approx(0.5)
+    providers = np.array([0, 0, 1, 1, -1, 1, 1, 2, 2, 2])
+    # position weights 1, 1/log2(3), 1/2 per rank
+    w = np.array([1.0, 1 / np.log2(3), 0.5])
+    exposure = np.array([w[0] + w[0] + w[1], w[1] + w[2] + w[2], 0.0])
+    share = np.sort(exposure / exposure.sum())
+    n = 3
+    expected = ((2 * np.arange(1, n + 1) - n - 1) @ share) / (n * share.sum())
+    assert provider_gini(ranked, providers, 3) == pytest.approx(expected)
+    assert np.isnan(provider_gini(ranked, -np.ones(10, int), 3))

@@ -69,7 +69,10 @@ def test_evaluate_scores_masked_full_ranking(split):
     relevant = split.test.matrix[res.users]
     expected = summarize(evaluate_rankings(res.recommendations.items, relevant, ks=(5, 10, 20)))
     assert res.summary == pytest.approx(expected, rel=0, abs=0)
-    assert set(res.beyond) == {"coverage@10", "gini@10", "novelty@10", "popularity_bias@10"}
+    assert set(res.beyond) == {
+        "coverage@10", "gini@10", "longtail_share@10", "novelty@10", "popularity_bias@10"
+    }  # fmt: skip
+    assert 0 <= res.beyond["longtail_share@10"] <= 1
     assert 0 < res.beyond["coverage@10"] <= 1 and 0 <= res.beyond["gini@10"] < 1
     assert res.beyond["novelty@10"] > 0 and 0 <= res.beyond["popularity_bias@10"] <= 1
     assert res.fit_time > 0 and res.eval_time > 0

@@ -302,3 +302,54 @@ def exposure_by_group(
     if total == 0:
         return np.full(n_groups, np.nan)
     return exposure / total
+
+
+def longtail_share(
+    ranked: ArrayLike, item_popularity: ArrayLike, k: int, head: float = 0.2
+) -> float:
+    """Share of top-k slots given to long-tail items (outside the ``head`` most popular share).
+
+    Parameters
+    ----------
+    ranked : ndarray of shape (n_users, k_max), int
+        Item indices in rank order, -1 = padding.
+    item_popularity : array of shape (n_items,)
+        Training interaction count per item.
+    k : int
+    head : float
+        Share of the catalogue (most popular first, ties by lower index) that is the head.
+
+    Returns
+    -------
+    float
+        NaN when no slot is filled.
+    """
+    pop = _popularity(item_popularity)
+    n_head = max(int(np.floor(head * pop.size)), 1)
+    tail = np.ones(pop.size, np.int64)
+    tail[np.argsort(-pop, kind="stable")[:n_head]] = 0
+    return float(exposure_by_group(ranked, tail, k, False, n_groups=2)[1])
+
+
+def provider_gini(ranked: ArrayLike, providers: ArrayLike, k: int) -> float:
+    """Gini of position-weighted exposure over providers (brands); items of unknown provider
+    (-1) are left out. 0 = every provider equally exposed, → 1 = one provider gets it all.
+
+    Parameters
+    ----------
+    ranked : ndarray of shape (n_users, k_max), int
+    providers : array of shape (n_items,), int
+        Provider code per item, -1 unknown.
+    k : int
+    """
+    codes = np.asarray(providers, dtype=np.int64)
+    n = int(codes.max()) + 1 if codes.size and codes.max() >= 0 else 0
+    if n == 0:
+        return float("nan")
+    groups = np.where(codes >= 0, codes, n)
+    share = np.sort(exposure_by_group(ranked, groups, k, True, n_groups=n + 1)[:n])
+    total = share.sum()
+    if not np.isfinite(total) or total == 0:
+        return float("nan")
+    i = np.arange(1, n + 1, dtype=np.float64)
+    return float(((2.0 * i - n - 1.0) @ share) / (n * total))

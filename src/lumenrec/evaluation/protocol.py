@@ -25,7 +25,14 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from lumenrec.errors import ConfigError, DataError
-from lumenrec.evaluation.beyond import catalog_coverage, gini_exposure, novelty, popularity_bias
+from lumenrec.evaluation.beyond import (
+    catalog_coverage,
+    gini_exposure,
+    longtail_share,
+    novelty,
+    popularity_bias,
+    provider_gini,
+)
 from lumenrec.evaluation.metrics import evaluate_rankings, summarize
 from lumenrec.types import IndexArray, PathLike, Recommendations
 
@@ -203,8 +210,12 @@ def evaluate(
     beyond = {
         f"coverage@{k}": catalog_coverage(recs.items, n_items, k),
         f"gini@{k}": gini_exposure(recs.items, n_items, k),
+        f"longtail_share@{k}": longtail_share(recs.items, popularity, k),
         **{name: _nanmean(values) for name, values in beyond_per_user.items()},
     }
+    providers = _providers(train, n_items)
+    if providers is not None:
+        beyond[f"provider_gini@{k}"] = provider_gini(recs.items, providers, k)
     eval_time = time.perf_counter() - start
     name, ndcg = type(model).__name__, summary.get(f"ndcg@{k}", math.nan)
     msg = "evaluated %s on %d %s users: ndcg@%d=%.4f (fit %.2fs, eval %.2fs)"
@@ -249,6 +260,22 @@ def _candidates(
         msg = f"candidates must lie in [0, {n_items}) (got {arr.min()}..{arr.max()})"
         raise DataError(msg)
     return np.unique(arr).astype(np.int32)
+
+
+def _providers(train: Dataset, n_items: int) -> NDArray[np.int64] | None:
+    """Provider (brand) code per item from the catalogue's ``brand``/``provider`` column."""
+    import pandas as pd
+
+    catalog = getattr(train, "catalog", None)
+    column = next((c for c in ("brand", "provider") if catalog is not None and c in catalog), None)
+    if column is None or len(catalog) != n_items:
+        return None
+    names = catalog[column].astype("string").str.strip()
+    known = names.notna() & ~names.str.lower().isin(["", "unknown", "nan", "none", "n/a"])
+    codes = np.full(n_items, -1, np.int64)
+    if known.any():
+        codes[known.to_numpy()] = pd.factorize(names[known])[0]
+    return codes
 
 
 def _nanmean(values: NDArray[np.float64]) -> float:

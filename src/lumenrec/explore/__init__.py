@@ -1,0 +1,1 @@
+"""Exploration policies, logging and off-policy evaluation (issue 7)."""

@@ -30,6 +30,13 @@ from numpy.typing import NDArray
 
 from lumenrec.errors import ConfigError, DataError, DataWarning
 from lumenrec.explore._ope_log import BanditLog, check_action_dist
+from lumenrec.explore._ope_terms import (
+    DEFAULT_LAMBDAS,
+    influence,
+    round_terms,
+    shrunk,
+    slope_select,
+)
 
 __all__ = [
     "DEFAULT_ESTIMATORS",
@@ -48,13 +55,10 @@ __all__ = [
 ESTIMATORS = ("dm", "ips", "snips", "dr", "sndr", "switch-dr", "dr-os", "iips")
 #: The position-wise set of the P6 protocol.
 DEFAULT_ESTIMATORS = ("dm", "ips", "snips", "dr", "sndr", "switch-dr", "dr-os")
-#: SLOPE candidates for Switch-DR and DR-os (obp's OBD example).
-DEFAULT_LAMBDAS = (10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0, math.inf)
 #: Refuse when more than this share of the target's mass is on (action, position) pairs the log
 #: never shows (see :func:`support_report`).
-MAX_UNSUPPORTED = 0.02
+MAX_UNSUPPORTED = 0.05
 _MODEL_BASED = frozenset({"dm", "dr", "sndr", "switch-dr", "dr-os"})
-_SLOPE_DELTA = 0.1
 
 
 @dataclass(frozen=True)
@@ -109,103 +113,6 @@ def relative_error(value: float, truth: float) -> float:
     return abs(value - truth) / truth
 
 
-# --------------------------------------------------------------------------- per-row terms
-def _shrunk(name: str, w: NDArray[np.float64], lam: float) -> NDArray[np.float64]:
-    if name == "switch-dr":
-        return w * np.array(w <= lam, dtype=int)
-    if lam < np.inf:  # dr-os
-        return (lam * w) / (w**2 + lam)
-    return w
-
-
-def _round_terms(
-    name: str,
-    r: NDArray[np.float64],
-    w: NDArray[np.float64],
-    qf: NDArray[np.float64] | None,
-    qpi: NDArray[np.float64] | None,
-    lam: float = math.inf,
-) -> NDArray[np.float64]:
-    """obp's ``_estimate_round_rewards``: the value is the mean of these terms."""
-    if name == "ips":
-        return r * w
-    if name == "snips":
-        return r * w / w.mean()
-    assert qf is not None and qpi is not None
-    out = qpi.copy()
-    if name == "dm":
-        return out
-    if name == "dr":
-        out += w * (r - qf)
-    elif name == "sndr":
-        out += w * (r - qf) / w.mean()
-    else:
-        out += _shrunk(name, w, lam) * (r - qf)
-    return out
-
-
-def _influence(
-    name: str,
-    terms: NDArray[np.float64],
-    r: NDArray[np.float64],
-    w: NDArray[np.float64],
-    qf: NDArray[np.float64] | None,
-    qpi: NDArray[np.float64] | None,
-) -> NDArray[np.float64]:
-    """Per-row terms whose std / sqrt(n) is the (linearised) standard error."""
-    if name == "snips":
-        return w * (r - terms.mean()) / w.mean()
-    if name == "sndr":
-        assert qf is not None and qpi is not None
-        resid = w * (r - qf)
-        return qpi + (resid - w * resid.sum() / w.sum()) / w.mean()
-    return terms
-
-
-def slope_select(
-    name: str,
-    r: NDArray[np.float64],
-    w: NDArray[np.float64],
-    qf: NDArray[np.float64],
-    qpi: NDArray[np.float64],
-    lambdas: Sequence[float] = DEFAULT_LAMBDAS,
-    delta: float = _SLOPE_DELTA,
-) -> float:
-    """SLOPE choice of lambda for ``switch-dr`` / ``dr-os`` (obp 0.5.7, ``tuning_method="slope"``).
-
-    Candidates are ordered as obp orders them (descending for Switch-DR, ascending for DR-os),
-    then ranked by their Student-t confidence width; the first whose estimate leaves the
-    intersection of the wider intervals stops the search.
-    """
-    from scipy import stats
-
-    lams = sorted((float(x) for x in lambdas), reverse=name == "switch-dr")
-    n = r.shape[0]
-    thetas, widths = [], []
-    for lam in lams:
-        x = _round_terms(name, r, w, qf, qpi, lam)
-        thetas.append(x.mean())
-        ci = math.sqrt(np.var(x) / (n - 1)) * stats.t(n - 1).ppf(1.0 - delta)
-        cnf = x.mean()
-        cnf -= x.mean() - ci
-        widths.append(cnf)
-    c = math.sqrt(6) - 1
-    order = np.argsort(widths)[::-1]
-    kept_t: list[float] = []
-    kept_c: list[float] = []
-    for i, idx in enumerate(order):
-        if (
-            kept_t
-            and not (
-                np.abs(np.array(kept_t) - thetas[idx]) <= widths[idx] + c * np.array(kept_c)
-            ).all()
-        ):
-            return lams[order[i - 1]]
-        kept_t.append(thetas[idx])
-        kept_c.append(widths[idx])
-    return lams[order[-1]]
-
-
 # --------------------------------------------------------------------------- estimation
 def estimate_from_terms(
     reward: NDArray[np.float64],
@@ -258,18 +165,18 @@ def estimate_from_terms(
             assert qf is not None and qpi is not None
             lam = slope_select(name, r, w, qf, qpi, lambdas)
             extra["lambda"] = lam
-        terms = _round_terms(name, r, w, qf, qpi, lam)
+        terms = round_terms(name, r, w, qf, qpi, lam)
         value = float(terms.mean())
-        used = None if name == "dm" else _shrunk(name, w, lam) if "-" in name else w
+        used = None if name == "dm" else shrunk(name, w, lam) if "-" in name else w
         ess = float(r.shape[0]) if used is None else _ess(used)
 
         def stat(rows: NDArray[np.int64], name: str = name, lam: float = lam) -> float:
             sub = (None if a is None else a[rows] for a in (qf, qpi))
-            return float(_round_terms(name, r[rows], w[rows], *sub, lam).mean())
+            return float(round_terms(name, r[rows], w[rows], *sub, lam).mean())
 
         out[name] = _finish(
             value,
-            _influence(name, terms, r, w, qf, qpi),
+            influence(name, terms, r, w, qf, qpi),
             ess,
             r.shape[0],
             extra,

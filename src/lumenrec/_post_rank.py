@@ -13,7 +13,7 @@ import scipy.sparse as sp
 if TYPE_CHECKING:
     from lumenrec.pipeline import RecommendPipeline
 
-__all__ = ["Picked", "Ranked", "finish_list", "parse_chain"]
+__all__ = ["Explore", "Picked", "Ranked", "finish_list", "parse_chain"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,16 @@ class Ranked:
     fold_in: bool = False
     known_user: bool = False
     rerank: dict[str, Any] | None = None
+    served: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Explore:
+    """An exploration policy applied to one request's candidates (the top ``n_candidates``)."""
+
+    policy: Any
+    rng: np.random.Generator
+    n_candidates: int = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +92,10 @@ def finish_list(
     demote: set[int],
     chain: Any,
     explain: bool,
+    explore: Explore | None = None,
 ) -> Ranked:
-    """Demote, re-rank, cut to ``k`` and explain (the pipeline's read lock is held)."""
+    """Demote, re-rank, let the exploration policy pick the slate, cut to ``k`` and explain
+    (the pipeline's read lock is held)."""
     items = np.asarray(picked.items, np.int32)
     scores = np.asarray(picked.scores, np.float32)
     routes = np.asarray(picked.routes, object)
@@ -106,6 +118,11 @@ def finish_list(
             "feasible": bool(out.feasible),
             "notes": list(out.notes),
         }
+    served = None
+    if explore is not None and len(items):
+        items, scores, routes, served = _explore(
+            pipeline, picked, explore, items, scores, routes, k
+        )
     items, scores, routes = items[:k], scores[:k], routes[:k]
     listing = pipeline._listing(items, scores, routes)
     if explain and len(items):
@@ -115,6 +132,73 @@ def finish_list(
         if picked.setting:
             reasons = [replace(r, method="setting", evidence=()) for r in reasons]
             reasons = [replace(r, sentence=pipeline.explainer().sentences(r, "")) for r in reasons]
+        if served is not None:
+            reasons = [
+                replace(r, kind="exploration", notes=(*r.notes, f"explored by {served['policy']}"))
+                if flag
+                else r
+                for r, flag in zip(reasons, served["exploratory"], strict=True)
+            ]
+            reasons = [
+                replace(r, sentence=pipeline.explainer().sentences(r, "")) if flag else r
+                for r, flag in zip(reasons, served["exploratory"], strict=True)
+            ]
         for entry, reason in zip(listing, reasons, strict=True):
             entry["reason"] = reason.to_dict()
-    return Ranked(listing, picked.fallback, picked.fold_in, picked.known_user, info)
+    if served is not None:
+        for entry, prop, flag in zip(
+            listing, served["propensities"], served["exploratory"], strict=True
+        ):
+            entry["propensity"] = float(prop)
+            entry["exploratory"] = bool(flag)
+    return Ranked(listing, picked.fallback, picked.fold_in, picked.known_user, info, served)
+
+
+def policy_context(pipeline: RecommendPipeline, picked: Picked, items: np.ndarray) -> Any:
+    """The language-model context of a request: candidates' item embeddings and the user's
+    vector (mean of their history items' embeddings, else their profile text's embedding)."""
+    from lumenrec.explore import PolicyContext
+
+    emb = getattr(pipeline.text_model(), "item_embeddings_", None)
+    if emb is None or len(emb) < pipeline.n_items:
+        return None
+    history = _history_items(pipeline, picked)
+    history = history[history < len(emb)]
+    user = emb[history].mean(axis=0) if len(history) else None
+    if user is None and picked.profile:
+        encoder = pipeline.explainer()._text_encoder()
+        user = None if encoder is None else np.asarray(encoder.encode([picked.profile]))[0]
+    return PolicyContext(
+        user_vector=None if user is None else np.asarray(user, np.float32),
+        item_vectors=np.ascontiguousarray(emb[items], dtype=np.float32),
+    )
+
+
+def _explore(
+    pipeline: RecommendPipeline,
+    picked: Picked,
+    explore: Explore,
+    items: np.ndarray,
+    scores: np.ndarray,
+    routes: np.ndarray,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    context = policy_context(pipeline, picked, items)
+    slate = explore.policy.select(
+        items, scores, min(k, len(items)), rng=explore.rng, context=context
+    )
+    where = {int(i): j for j, i in enumerate(items.tolist())}
+    order = np.array([where[int(i)] for i in slate.items], dtype=np.int64)
+    served = {
+        "policy": explore.policy.name,
+        "propensities": np.asarray(slate.propensities, np.float64),
+        "exploratory": np.asarray(slate.exploratory, bool),
+        "propensity_method": slate.method,
+        "standard_error": float(slate.standard_error),
+        "candidates": [
+            [str(i), float(v)] for i, v in zip(pipeline.items.lookup(items), scores, strict=True)
+        ],
+        "context": context,
+        "item_index": items[order],
+    }
+    return items[order], scores[order], routes[order], served

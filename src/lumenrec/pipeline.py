@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from lumenrec._post_rank import Picked, Ranked, finish_list, parse_chain
+from lumenrec._post_rank import Explore, Picked, Ranked, finish_list, parse_chain
 from lumenrec.controls import UserControls, control_exclusions
 from lumenrec.data.vocab import IdIndex
 from lumenrec.errors import ArtifactError, ConfigError, DataError, UnknownIdError
@@ -30,7 +30,7 @@ from lumenrec.models.base import SupportsFoldIn, SupportsSimilarItems
 from lumenrec.persistence import read_artifact, write_artifact
 from lumenrec.types import PathLike
 
-__all__ = ["Ranked", "RecommendPipeline", "UserControls"]
+__all__ = ["Explore", "Ranked", "RecommendPipeline", "UserControls"]
 
 log = logging.getLogger(__name__)
 _VOCAB_USERS, _VOCAB_ITEMS, _CATALOG = (
@@ -175,6 +175,7 @@ class RecommendPipeline:
         rerank: Any = None,
         controls: UserControls | None = None,
         explain: bool = True,
+        explore: Explore | None = None,
     ) -> Ranked:
         """Top-``k`` for one external user id, each item with its reason.
 
@@ -198,6 +199,10 @@ class RecommendPipeline:
             The user's "not interested" choices and personalisation switch.
         explain : bool
             Attach a ``reason`` to every item.
+        explore : Explore, optional
+            An exploration policy that picks the ``k`` shown items from the top
+            ``n_candidates`` (after re-ranking); each item then carries its ``propensity`` and
+            whether it is ``exploratory``, and ``Ranked.served`` holds what to log.
         """
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             msg = f"k must be a positive int (got {k!r})"
@@ -213,9 +218,11 @@ class RecommendPipeline:
                 excl |= control_exclusions(controls, self._item_index, self.features())
                 demote = self._neighbours(controls.items, excl)
             n = (k if chain is None else max(100, 3 * k)) + len(demote)
+            if explore is not None:
+                n = max(n, explore.n_candidates + len(demote))
             row = self._history_row(history or ())
             picked = self._candidates(u, n, excl, row, profile, controls.personalised)
-            return finish_list(self, picked, k, demote, chain, explain)
+            return finish_list(self, picked, k, demote, chain, explain, explore)
 
     def _candidates(
         self,

@@ -62,6 +62,7 @@ def _id_checker(field: str) -> Any:
 UserId = Annotated[str, _id_checker("user_id")]
 ItemId = Annotated[str, _id_checker("item_id")]
 EventId = Annotated[str, _id_checker("event_id")]
+RequestId = Annotated[str, _id_checker("request_id")]
 
 
 def _parse_k(value: Any) -> int:
@@ -103,6 +104,11 @@ class EventIn(_Strict):
         description="Unix seconds; default: when received.",
     )
     event_id: EventId | None = Field(None, description="Idempotency key: a repeat is stored once.")
+    request_id: RequestId | None = Field(
+        None,
+        description="The request_id of the /recommend answer this feedback is about: joins "
+        "the event to its impression (propensity, position) and updates the bandit.",
+    )
 
     @field_validator("timestamp")
     @classmethod
@@ -189,6 +195,10 @@ class RecItem(BaseModel):
     rank: int
     route: Literal["cf", "text", "popular", "rule", "exploration"]
     reason: ReasonOut | None = Field(None, description="Why the item is here.")
+    propensity: float | None = Field(
+        None, description="P(shown at this position) under the exploration policy."
+    )
+    exploratory: bool | None = Field(None, description="Not the greedy choice for this slot.")
 
 
 class RerankOut(BaseModel):
@@ -205,6 +215,11 @@ class RecommendOut(BaseModel):
     fold_in: bool = False
     rerank: RerankOut | None = None
     personalised: bool = True
+    request_id: str | None = Field(
+        None, description="Send it back with feedback to join the impression (explored lists)."
+    )
+    policy: str | None = None
+    arm: str | None = Field(None, description="explicit | default | split:<policy>")
 
 
 class ExplainOut(BaseModel):

@@ -21,6 +21,7 @@ from lumenrec.controls import UserControls
 from lumenrec.errors import ArtifactError, LumenError, NotFittedError, UnknownIdError
 from lumenrec.pipeline import RecommendPipeline
 from lumenrec.serving.errors import ServiceError
+from lumenrec.serving.exploration import Explorer
 from lumenrec.serving.metrics import Metrics
 from lumenrec.serving.profile import user_profile
 from lumenrec.serving.registry import ModelRegistry
@@ -83,6 +84,7 @@ class Service:
         self.settings = settings
         self.metrics = metrics
         self.store: EventStore | None = None
+        self.explorer: Explorer | None = None
         self.registry: ModelRegistry | None = None
         self.pipeline: RecommendPipeline | None = None
         self.last_reload_error: dict[str, Any] | None = None
@@ -105,6 +107,13 @@ class Service:
             group_commit=s.store_group_commit,
         )
         self.registry = ModelRegistry(s.model_dir)
+        self.explorer = Explorer(s, self.store)
+        self._start_pipeline(preloaded)
+        if self.pipeline is not None:
+            self.explorer.load(self.pipeline)
+
+    def _start_pipeline(self, preloaded: RecommendPipeline | None) -> None:
+        s = self.settings
         if preloaded is not None:
             self._configure_retrieval(preloaded)
             self._replay(preloaded)
@@ -122,6 +131,11 @@ class Service:
         log.warning("no loadable model in %s; /health/ready reports not ready", s.model_dir)
 
     def stop(self) -> None:
+        if self.explorer is not None:
+            try:
+                self.explorer.save(self.pipeline)
+            except OSError as err:
+                log.warning("bandit state not saved: %s", err)
         if self.store is not None:
             self.store.close()
 
@@ -340,15 +354,18 @@ class Service:
         strict: bool,
         rerank: str | None = None,
         explain: bool = True,
+        explore: str | None = None,
     ) -> dict[str, Any]:
         pipeline, store = self.require()
         chain = parse_chain(rerank)  # a bad spec is a 422 before any work
+        assigned = self.explorer.assign(user_id, explore) if self.explorer else None
+        request = self.explorer.request(assigned[0]) if assigned else None  # bad spec: 422
         try:
             controls = store.user_controls(user_id)
         except StoreError:
             controls = UserControls()  # reads outlive a broken store
         key = (k, tuple(exclude), pipeline.version, strict, rerank or "", controls, explain)
-        cached = self.cache.get(user_id, key)
+        cached = None if assigned else self.cache.get(user_id, key)
         if cached is not None and self._no_new_deletions(store):
             return cached
         try:
@@ -373,6 +390,7 @@ class Service:
             rerank=chain,
             controls=controls,
             explain=explain,
+            explore=request,
         )
         if ranked.fallback:
             self.metrics.inc("lumenrec_fallback_total", ranked.fallback)
@@ -387,6 +405,10 @@ class Service:
             out["rerank"] = ranked.rerank
         if not controls.personalised:
             out["personalised"] = False
+        if assigned and ranked.served is not None:
+            out["request_id"] = self.explorer.log(pipeline, user_id, *assigned, ranked)
+            out["policy"], out["arm"] = assigned
+            return out
         self.cache.put(user_id, key, out)
         return out
 
@@ -482,6 +504,8 @@ class Service:
             if errors:
                 raise RequestValidationError(errors)
         accepted, duplicates = store.add_events(events)
+        if self.explorer is not None and self.pipeline is not None and accepted:
+            self.explorer.feedback(self.pipeline, events)
         for user in {e["user_id"] for e in events}:
             self.cache.drop(user)
         self.metrics.inc("lumenrec_feedback_events_total", "accepted", accepted)

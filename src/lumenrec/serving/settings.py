@@ -85,6 +85,12 @@ class ServiceSettings(BaseSettings):
     ann_ef_construction: int = Field(200, ge=8)
     ann_ef_search: int = Field(512, ge=8)
     ann_rebuild_share: float = Field(0.2, gt=0, le=1)
+    explore_default: str | None = None
+    explore_split: str | None = None
+    explore_candidates: int = Field(50, ge=1, le=1000)
+    explore_feedback_window_s: float = Field(300.0, gt=0)
+    explore_save_every: int = Field(100, ge=1)
+    log_impressions: bool = False
 
     @field_validator("api_key", "read_api_key", "api_key_hash", "read_api_key_hash", mode="before")
     @classmethod

@@ -35,6 +35,7 @@ import pandas as pd
 
 from lumenrec.errors import LumenError
 from lumenrec.serving.controls_store import CONTROLS_SCHEMA, ControlsMixin
+from lumenrec.serving.impressions_store import IMPRESSIONS_SCHEMA, ImpressionsMixin, migrate_events
 from lumenrec.types import PathLike
 
 __all__ = ["EVENT_TYPES", "EventStore", "StoreError"]
@@ -93,7 +94,7 @@ def _unavailable(err: sqlite3.Error) -> StoreError:
     return StoreError(f"event store unavailable: {reason}")
 
 
-class EventStore(ControlsMixin):
+class EventStore(ControlsMixin, ImpressionsMixin):
     """SQLite store (WAL) shared by the service's threads and other processes.
 
     Parameters
@@ -141,7 +142,7 @@ class EventStore(ControlsMixin):
             salt = conn.execute("SELECT value FROM meta WHERE key='salt'").fetchone()
         self._salt = bytes.fromhex(salt[0])
         self.max_group_events = int(max_group_events)
-        self._queue: queue.SimpleQueue[tuple[list[tuple], Future] | None] | None = None
+        self._queue: queue.SimpleQueue[tuple[list[tuple], Future, Any] | None] | None = None
         self._writer: threading.Thread | None = None
         if group_commit:
             self._queue = queue.SimpleQueue()
@@ -162,10 +163,15 @@ class EventStore(ControlsMixin):
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 has_schema = conn.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name='user_controls'"
+                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name='impressions'"
                 ).fetchone()
                 if not has_schema:
-                    conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}{CONTROLS_SCHEMA}COMMIT;")
+                    conn.executescript(
+                        f"BEGIN IMMEDIATE;{_SCHEMA}{CONTROLS_SCHEMA}{IMPRESSIONS_SCHEMA}COMMIT;"
+                    )
+                    conn.execute("BEGIN IMMEDIATE")
+                    migrate_events(conn)
+                    conn.execute("COMMIT")
                 return conn.execute("SELECT value FROM meta WHERE key='salt'").fetchone()
             except sqlite3.OperationalError as err:
                 if conn.in_transaction:
@@ -271,24 +277,29 @@ class EventStore(ControlsMixin):
                 float(e["value"]),
                 float(e["timestamp"]),
                 now,
+                e.get("request_id"),
             )
             for e in events
         ]
+        accepted = self._submit(rows, self._insert_events)
+        return accepted, len(rows) - accepted
+
+    def _submit(self, rows: list[tuple], insert: Any) -> int:
+        """Write ``rows`` with ``insert(conn, rows)``: through the group-commit writer when it
+        runs (returns once the batch holding them committed), else in a transaction of its own."""
         if self._queue is not None and self._writer is not None:
             done: Future[int] = Future()
-            self._queue.put((rows, done))
-            accepted = done.result()  # returns once the batch holding these rows committed
-            return accepted, len(rows) - accepted
+            self._queue.put((rows, done, insert))
+            return done.result()
         with self._write() as conn:
-            accepted = self._insert_events(conn, rows)
-        return accepted, len(rows) - accepted
+            return int(insert(conn, rows))
 
     @staticmethod
     def _insert_events(conn: sqlite3.Connection, rows: list[tuple]) -> int:
         before = conn.total_changes
         conn.executemany(
-            "INSERT INTO events(event_id, user_id, item_id, type, value, ts, received_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING",
+            "INSERT INTO events(event_id, user_id, item_id, type, value, ts, received_at, "
+            "request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING",
             rows,
         )
         return conn.total_changes - before
@@ -314,15 +325,15 @@ class EventStore(ControlsMixin):
                 size += len(nxt[0])
             self._commit_batch(batch)
 
-    def _commit_batch(self, batch: list[tuple[list[tuple], Future]]) -> None:
+    def _commit_batch(self, batch: list[tuple[list[tuple], Future, Any]]) -> None:
         results: list[tuple[Future, int | BaseException]] = []
         try:
             with self._write() as conn:
-                for i, (rows, done) in enumerate(batch):
+                for i, (rows, done, insert) in enumerate(batch):
                     # a request that fails alone is rolled back alone
                     conn.execute(f"SAVEPOINT r{i}")
                     try:
-                        results.append((done, self._insert_events(conn, rows)))
+                        results.append((done, insert(conn, rows)))
                         conn.execute(f"RELEASE r{i}")
                     except sqlite3.Error as err:
                         conn.execute(f"ROLLBACK TO r{i}")
@@ -330,7 +341,7 @@ class EventStore(ControlsMixin):
                         results.append((done, _unavailable(err)))
         except BaseException as err:  # BEGIN or COMMIT failed: nothing of the batch is stored
             failure = err if isinstance(err, StoreError) else StoreError(str(err))
-            for _, done in batch:
+            for _, done, _ in batch:
                 if not done.done():
                     done.set_exception(failure)
             return

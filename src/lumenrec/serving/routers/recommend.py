@@ -63,6 +63,14 @@ def recommend(
     calibration: LambdaQuery = None,
     fairness: LambdaQuery = None,
     explain: Annotated[bool, Query(description="Attach a reason to every item.")] = True,
+    explore: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Exploration policy for this request, e.g. 'thompson' or "
+            "'epsilon-greedy(epsilon=0.1)'; items then carry propensity and exploratory.",
+        ),
+    ] = None,
 ) -> Response:
     """Top-k items for a user with each item's score, rank and route (``cf``/``text``/``popular``).
 
@@ -72,7 +80,9 @@ def recommend(
     # the hot path: the service builds exactly the documented shape, so it is serialised
     # directly (orjson when installed) instead of being validated again by the response model
     spec = rerank_spec(rerank, diversity, calibration, fairness)
-    return fast_json(service.recommend(user_id, k, list(exclude or []), strict, spec, explain))
+    return fast_json(
+        service.recommend(user_id, k, list(exclude or []), strict, spec, explain, explore)
+    )
 
 
 @router.get("/explain/{user_id}/{item_id}", response_model=ExplainOut)

@@ -113,3 +113,30 @@ def test_bad_split_setting_refuses_to_start(settings_for):
         parse_split("greedy=0.5;thompson=0.2")
     with pytest.raises(ConfigError, match="POLICY=SHARE"):
         parse_split("greedy")
+
+
+def test_ope_over_the_service_store_matches_the_python_api(client_for, auth, tmp_path):
+    from lumenrec.explore.ope import estimate
+    from lumenrec.explore.store_log import log_from_impressions
+
+    settings = {"explore_default": "epsilon-greedy(epsilon=0.5)", "explore_candidates": 5}
+    with client_for(**settings) as client:
+        rng = np.random.default_rng(0)
+        for i in range(60):
+            body = client.get(f"/recommend/u{i % 40}", params={"k": 3}).json()
+            item = body["items"][int(rng.integers(3))]["item_id"]
+            if rng.random() < 0.5:
+                event = {
+                    "user_id": f"u{i % 40}", "item_id": item, "type": "click",
+                    "request_id": body["request_id"],
+                }  # fmt: skip
+                client.post("/feedback", json=event, headers=auth)
+        frame = _service(client).store.impression_log()
+    log, dist = log_from_impressions(frame, "epsilon-greedy(epsilon=0.5)")
+    assert log.n == 180 and dist.shape[1:] == (5, 3)
+    np.testing.assert_allclose(dist.sum(axis=1), 1.0)
+    on_policy = estimate(log, dist, ["ips", "snips"])
+    # evaluating the logging policy on its own log: every weight is 1, so IPS is the mean reward
+    assert on_policy["ips"].value == pytest.approx(frame["reward"].mean())
+    greedy = estimate(log, *log_from_impressions(frame, "greedy")[1:], ["ips"])
+    assert np.isfinite(greedy["ips"].value)

@@ -7,14 +7,12 @@ users known only by profile text (the text component) and everyone else (popular
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,18 +25,11 @@ from lumenrec.data.vocab import IdIndex
 from lumenrec.errors import ArtifactError, ConfigError, DataError, UnknownIdError
 from lumenrec.models._kernels.topk import topk
 from lumenrec.models.base import SupportsFoldIn, SupportsSimilarItems
-from lumenrec.persistence import read_artifact, write_artifact
 from lumenrec.types import PathLike
 
 __all__ = ["Explore", "Ranked", "RecommendPipeline", "UserControls"]
 
 log = logging.getLogger(__name__)
-_VOCAB_USERS, _VOCAB_ITEMS, _CATALOG = (
-    "vocab-users.parquet",
-    "vocab-items.parquet",
-    "catalog.parquet",
-)
-_ANN_INDEX, _ANN_LABELS = "ann-hnsw.faiss", "ann-labels.npy"
 
 
 class _RWLock:
@@ -611,91 +602,16 @@ class RecommendPipeline:
 
     def save(self, path: PathLike) -> None:
         """Write the pipeline as an artifact directory (``model/`` + parquet files + manifest)."""
-        extra = {_VOCAB_USERS: _ids_bytes(self.users), _VOCAB_ITEMS: _ids_bytes(self.items)}
-        if self.catalog is not None:
-            extra[_CATALOG] = _frame_bytes(self.catalog.reset_index())
-        ann_params = None
-        if self.ann is not None:
-            extra[_ANN_INDEX], extra[_ANN_LABELS] = self.ann.to_bytes()
-            ann_params = self.ann.params()
-        state = {
-            "events_watermark": int(self.events_watermark),
-            "trained_at": float(self.trained_at),
-            "text_fields": self.text_fields,
-            "metadata": self.metadata,
-            "n_users": self.n_users,
-            "n_items": self.n_items,
-            "ann": ann_params,
-        }
-        write_artifact(
-            path,
-            cls=type(self),
-            params={},
-            arrays={},
-            state=state,
-            extra_files=extra,
-            children={"model": self.model.save},
-        )
+        from lumenrec._pipeline_io import save_pipeline
+
+        save_pipeline(self, path)
 
     @classmethod
     def load(cls, path: PathLike) -> RecommendPipeline:
         """Load and :meth:`check` a pipeline written by :meth:`save`."""
-        root = Path(path)
-        found, _, _, manifest = read_artifact(root)
-        if found is not cls:
-            msg = f"artifact at {root} holds a {found.__name__}, not a RecommendPipeline"
-            raise ArtifactError(msg)
-        model_cls, *_ = read_artifact(root / "model")
-        model = model_cls.load(root / "model")
-        state = manifest.get("state", {})
-        try:
-            users = IdIndex(pd.read_parquet(root / _VOCAB_USERS)["id"], name="user")
-            items = IdIndex(pd.read_parquet(root / _VOCAB_ITEMS)["id"], name="item")
-            catalog = None
-            if (root / _CATALOG).is_file():
-                catalog = pd.read_parquet(root / _CATALOG).set_index("item_id")
-                catalog.index = catalog.index.astype(str)
-        except (OSError, KeyError, ValueError) as err:
-            msg = f"model at {root} is corrupt: vocabulary or catalog unreadable ({err})"
-            raise ArtifactError(msg) from err
-        if catalog is not None and state.get("text_fields"):
-            catalog.attrs["text_fields"] = list(state["text_fields"])
-        pipeline = cls(
-            model,
-            users,
-            items,
-            catalog,
-            text_fields=state.get("text_fields"),
-            events_watermark=int(state.get("events_watermark", 0)),
-            trained_at=float(state.get("trained_at", 0.0)),
-            metadata=dict(state.get("metadata", {})),
-            version=root.name,
-        )
-        if state.get("ann") and (root / _ANN_INDEX).is_file():
-            from lumenrec.retrieval import HNSWIndex
+        from lumenrec._pipeline_io import load_pipeline
 
-            index = HNSWIndex.from_bytes(
-                (root / _ANN_INDEX).read_bytes(), (root / _ANN_LABELS).read_bytes(), **state["ann"]
-            )
-            pipeline.use_ann(index)
-        pipeline.check()
-        return pipeline
-
-
-def _ids_bytes(index: IdIndex) -> bytes:
-    return _frame_bytes(pd.DataFrame({"id": pd.Series(index.ids, dtype=object).astype(str)}))
-
-
-def _frame_bytes(frame: pd.DataFrame) -> bytes:
-    buf = io.BytesIO()
-    try:
-        frame.to_parquet(buf, index=False)
-    except (TypeError, ValueError, ImportError) as err:  # mixed object columns: store as text
-        log.debug("catalog columns stored as text (%s)", err)
-        buf = io.BytesIO()
-        text = frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object})
-        text.to_parquet(buf, index=False)
-    return buf.getvalue()
+        return load_pipeline(cls, path)
 
 
 def _merge_catalog(

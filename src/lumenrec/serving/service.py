@@ -23,7 +23,7 @@ from lumenrec.pipeline import RecommendPipeline
 from lumenrec.serving.errors import ServiceError
 from lumenrec.serving.exploration import Explorer
 from lumenrec.serving.metrics import Metrics
-from lumenrec.serving.profile import user_profile
+from lumenrec.serving.profile import UserControlsMixin
 from lumenrec.serving.registry import ModelRegistry
 from lumenrec.serving.settings import ServiceSettings
 from lumenrec.serving.store import EventStore, StoreError
@@ -77,7 +77,7 @@ class _ResultCache:
             return user_id in self._data
 
 
-class Service:
+class Service(UserControlsMixin):
     """Everything a request needs; built by ``create_app``, started by its lifespan."""
 
     def __init__(self, settings: ServiceSettings, metrics: Metrics) -> None:
@@ -411,57 +411,6 @@ class Service:
             return out
         self.cache.put(user_id, key, out)
         return out
-
-    def explain(self, user_id: str, item_id: str, k: int, rerank: str | None = None) -> dict:
-        """The reason for ``item_id`` in the user's current top-``k`` (404 when it is not there)."""
-        listing = self.recommend(user_id, k, [], False, rerank)
-        for entry in listing["items"]:
-            if entry["item_id"] == item_id:
-                return {
-                    "user_id": user_id,
-                    "item_id": item_id,
-                    "rank": entry["rank"],
-                    "score": entry["score"],
-                    "route": entry["route"],
-                    "reason": entry["reason"],
-                    "model_version": listing["model_version"],
-                }
-        msg = (
-            f"item {item_id!r} is not in user {user_id!r}'s current top {k}; explanations are "
-            "given for recommended items (GET /recommend/{user_id}, or ask with a larger k)"
-        )
-        raise UnknownIdError(msg)
-
-    def not_interested(self, user_id: str, kind: str, value: str, undo: bool = False) -> dict:
-        """Record (or withdraw) "not interested"; the user's next list honours it."""
-        pipeline, store = self.require()
-        if kind == "item" and not undo and not pipeline.live_item(value):
-            msg = f"unknown item {value!r}"
-            raise UnknownIdError(msg)
-        if kind != "item":
-            features = pipeline.features()
-            names = features.category_names if kind == "category" else features.provider_names
-            if value.lower() not in {n.lower() for n in names}:
-                where = "categories" if kind == "category" else "brands"
-                msg = f"unknown {kind} {value!r}: the catalogue's {where} do not include it"
-                raise UnknownIdError(msg)
-        changed = (
-            store.remove_control(user_id, kind, value)
-            if undo
-            else store.add_control(user_id, kind, value)
-        )
-        self.cache.drop(user_id)
-        return {"user_id": user_id, "kind": kind, "value": value, "changed": changed}
-
-    def set_personalised(self, user_id: str, personalised: bool) -> dict:
-        self.require_store().set_personalised(user_id, personalised)
-        self.cache.drop(user_id)
-        return {"user_id": user_id, "personalised": personalised}
-
-    def profile(self, user_id: str) -> dict[str, Any]:
-        """What the service holds about a user and how it drives their recommendations."""
-        pipeline, store = self.require()
-        return user_profile(pipeline, store, user_id, limit=self.settings.history_limit)
 
     def _no_new_deletions(self, store: EventStore) -> bool:
         """False (and the cache emptied) when a deletion was recorded since the last check,

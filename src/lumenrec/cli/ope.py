@@ -116,10 +116,14 @@ def run_ope(
         raise ConfigError(msg)
     if db is not None:
         try:
-            from lumenrec.explore.store_log import log_from_store  # type: ignore[import-not-found]
+            from lumenrec.explore import store_log
         except ImportError:
             msg = "--db needs the service extra (lumenrec.explore.store_log is not available)"
             raise ConfigError(msg) from None
+        log_from_store = getattr(store_log, "log_from_store", None)
+        if log_from_store is None:
+            msg = "--db needs lumenrec.explore.store_log.log_from_store(db, target) (service extra)"
+            raise ConfigError(msg)
         log, dist = log_from_store(db, target)
         fmt, source = "store", str(db)
     else:

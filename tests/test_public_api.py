@@ -19,6 +19,7 @@ PACKAGES = [
     "lumenrec.types",
     "lumenrec.explain",
     "lumenrec.rerank",
+    "lumenrec.explore",
 ]
 
 

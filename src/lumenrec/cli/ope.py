@@ -92,6 +92,27 @@ def _truth(path: Path, fmt: str, cols: dict[str, str]) -> float:
     return float(log.reward.mean())
 
 
+def _store_log(db: Path, target: str, seed: int) -> tuple[Any, Any]:
+    """The service store's explored lists as a log, and ``target``'s propensities over the
+    same logged candidates (:func:`lumenrec.explore.store_log.log_from_impressions`)."""
+    from lumenrec.explore.store_log import log_from_impressions
+
+    if not db.is_file():
+        msg = f"no event store at {db}; pass the --db file that `lumenrec serve` uses"
+        raise ConfigError(msg)
+    try:
+        from lumenrec.serving.store import EventStore
+    except ImportError as err:
+        msg = "--db needs the serve extra: pip install 'lumenrec[serve]'"
+        raise ConfigError(msg) from err
+    store = EventStore(db)
+    try:
+        frame = store.impression_log()
+    finally:
+        store.close()
+    return log_from_impressions(frame, target, random_state=seed)
+
+
 def run_ope(
     *,
     logs: Path | None,
@@ -115,16 +136,7 @@ def run_ope(
         msg = "give exactly one of --logs FILE or --db events.db"
         raise ConfigError(msg)
     if db is not None:
-        try:
-            from lumenrec.explore import store_log
-        except ImportError:
-            msg = "--db needs the service extra (lumenrec.explore.store_log is not available)"
-            raise ConfigError(msg) from None
-        log_from_store = getattr(store_log, "log_from_store", None)
-        if log_from_store is None:
-            msg = "--db needs lumenrec.explore.store_log.log_from_store(db, target) (service extra)"
-            raise ConfigError(msg)
-        log, dist = log_from_store(db, target)
+        log, dist = _store_log(db, target, seed)
         fmt, source = "store", str(db)
     else:
         assert logs is not None

@@ -5,6 +5,14 @@ shown item, the probability of showing it at that position. See ``docs/explorati
 """
 
 from lumenrec.explore._linear import LinearThompson, LinUCB
+from lumenrec.explore.ope import (
+    ESTIMATORS,
+    BanditLog,
+    Estimate,
+    estimate,
+    relative_error,
+    support_report,
+)
 from lumenrec.explore.policies import (
     POLICY_NAMES,
     UCB,
@@ -20,7 +28,10 @@ from lumenrec.explore.policies import (
 )
 
 __all__ = [
+    "ESTIMATORS",
     "POLICY_NAMES",
+    "BanditLog",
+    "Estimate",
     "UCB",
     "EpsilonGreedy",
     "Greedy",
@@ -32,5 +43,8 @@ __all__ = [
     "Slate",
     "Softmax",
     "Thompson",
+    "estimate",
     "make_policy",
+    "relative_error",
+    "support_report",
 ]

@@ -110,8 +110,10 @@ def run_wrk(url: str, script: str, connections: int, duration: int, tmp: Path) -
     }
 
 
-def serve(model_dir: Path, db: Path, port: int, log: Path, cache: bool) -> subprocess.Popen:
-    env = {**os.environ, "LUMENREC_API_KEY": KEY, "LUMENREC_RATE_LIMIT": "0"}
+def serve(
+    model_dir: Path, db: Path, port: int, log: Path, cache: bool, extra_env: dict | None = None
+) -> subprocess.Popen:
+    env = {**os.environ, "LUMENREC_API_KEY": KEY, "LUMENREC_RATE_LIMIT": "0", **(extra_env or {})}
     env["LUMENREC_CACHE_SIZE"] = "10000" if cache else "0"
     env.pop("OPENBLAS_NUM_THREADS", None)  # the service must pin BLAS itself (L5)
     cmd = [sys.executable, "-m", "lumenrec", "serve", "--model-dir", str(model_dir)]
@@ -138,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--write-connections", type=int, default=8)
     ap.add_argument(
         "--parts", nargs="+", default=["reads_no_cache", "reads_cache", "writes"],
-        choices=["reads_no_cache", "reads_cache", "writes"],
+        choices=["reads_no_cache", "reads_cache", "writes", "explore"],
     )  # fmt: skip
     ap.add_argument("--note", default="", help="Free text stored in the JSON (machine state).")
     ap.add_argument("--out", default="service_load", help="Result file name (no extension).")
@@ -187,6 +189,8 @@ def main(argv: list[str] | None = None) -> None:
             proc.wait(timeout=30)
     if "writes" in args.parts:
         _writes(args, tmp, results)
+    if "explore" in args.parts:
+        _explore(args, tmp, results)
     reads = results.get("reads_no_cache")
     writes = results.get("writes")
     results["gates"] = {
@@ -202,6 +206,9 @@ def main(argv: list[str] | None = None) -> None:
         if writes is None
         else writes["rows_in_store"] >= writes["acknowledged"],
     }
+    explored = results.get("explore")
+    if explored is not None:
+        results["gates"]["issue7_every_list_logged"] = explored["every_list_logged"]
     results["wall_time"] = time.perf_counter() - start
     for label in args.parts:
         r = results[label]
@@ -236,6 +243,51 @@ def _writes(args: argparse.Namespace, tmp: Path, results: dict) -> None:
     res["acknowledged"] = res["requests"] - res["non_2xx"]
     res["load_avg_1m"] = {"before": load_before, "after": os.getloadavg()[0]}
     results["writes"] = res
+
+
+def _explore(args: argparse.Namespace, tmp: Path, results: dict) -> None:
+    """Reads under a default exploration policy: every answered list must be in the store with
+    k impressions whose propensities lie in (0, 1]."""
+    load_before = os.getloadavg()[0]
+    port = free_port()
+    db = tmp / "explore.sqlite"
+    policy = "epsilon-greedy(epsilon=0.1)"
+    env = {"LUMENREC_EXPLORE_DEFAULT": policy}
+    proc = serve(tmp / "models", db, port, tmp / "explore.log", False, env)
+    try:
+        res = run_wrk(
+            f"http://127.0.0.1:{port}",
+            READ_LUA.format(n=args.users),
+            args.connections,
+            args.duration,
+            tmp,
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    with sqlite3.connect(db) as con:
+        n_requests = con.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+        n_impressions, low, high = con.execute(
+            "SELECT COUNT(*), MIN(propensity), MAX(propensity) FROM impressions"
+        ).fetchone()
+        short = con.execute(
+            "SELECT COUNT(*) FROM (SELECT request_id, COUNT(*) AS n FROM impressions "
+            "GROUP BY request_id HAVING n != 10)"
+        ).fetchone()[0]
+    answered = res["requests"] - res["non_2xx"]
+    res.update(
+        policy=policy,
+        answered=answered,
+        logged_lists=n_requests,
+        logged_impressions=n_impressions,
+        propensity_min=low,
+        propensity_max=high,
+        lists_without_10_impressions=short,
+        load_avg_1m={"before": load_before, "after": os.getloadavg()[0]},
+    )
+    # a list is logged before its response leaves, so logged >= answered
+    res["every_list_logged"] = bool(n_requests >= answered and short == 0 and low > 0 and high <= 1)
+    results["explore"] = res
 
 
 if __name__ == "__main__":

@@ -99,9 +99,13 @@ def history_attribution(
         row = _exact_row(model, history, user)
         if row.nnz == 0:
             return [Attribution(np.empty(0, np.int32), np.empty(0), kind) for _ in items]
+        if hasattr(model, "explain_many"):  # one factorisation for every item (ALS)
+            cols, rows = model.explain_many(row, items)
+            pairs = [(cols, r) for r in rows]
+        else:
+            pairs = [model.explain_contributions(row, int(item)) for item in items]
         out = []
-        for item in items:
-            cited, contrib = model.explain_contributions(row, int(item))
+        for cited, contrib in pairs:
             cited, contrib = _sorted(np.asarray(cited), np.asarray(contrib))
             out.append(Attribution(cited, contrib, kind, float(contrib.sum())))
         return out
@@ -139,7 +143,14 @@ def _exact_row(model: Any, history: sp.csr_matrix | None, user: int | None) -> s
         return _row(history, n)
     weights = getattr(model, "history_weights_", None)
     source = weights if weights is not None else model.seen_
-    return _row(source[int(user)], n)
+    if not source.has_canonical_format:
+        return _row(source[int(user)], n)
+    # a canonical CSR row straight from the arrays: scipy's row slicing costs more than the
+    # decomposition itself on the serving path
+    start, end = source.indptr[int(user)], source.indptr[int(user) + 1]
+    data, cols = source.data[start:end], source.indices[start:end]
+    keep = (cols < n) & (data != 0)
+    return sp.csr_matrix((data[keep], cols[keep], np.array([0, int(keep.sum())])), shape=(1, n))
 
 
 def occlusion_attribution(

@@ -302,15 +302,35 @@ class ImplicitALS(BaseRecommender):
             The history's items, in column order.
         contributions : ndarray of shape (nnz,), float64
         """
+        cols, contrib = self.explain_many(history_row, np.asarray([item]))
+        return cols, contrib[0]
+
+    def explain_many(self, history_row: Any, items: Any) -> tuple[IndexArray, NDArray[np.float64]]:
+        """:meth:`explain_contributions` for several items with one factorisation.
+
+        Parameters
+        ----------
+        history_row : sparse matrix of shape (1, n_items_) or ndarray of shape (n_items_,)
+        items : array-like of shape (m,), int
+
+        Returns
+        -------
+        history_items : ndarray of shape (nnz,), int32
+            The history's items, in column order.
+        contributions : ndarray of shape (m, nnz), float64
+            Row ``j``: the terms of ``items[j]``'s fold-in score.
+        """
         check_is_fitted(self)
         hist = self._histories(history_row)
         if hist.shape[0] != 1:
             msg = f"history_row must be a single row (got {hist.shape[0]} rows)"
             raise DataError(msg)
-        target = int(self._check_indices(np.asarray([item]), self.n_items_, "item")[0])
+        targets = self._check_indices(np.asarray(items), self.n_items_, "items")
         cols, vals = hist.indices.astype(np.int32), hist.data
-        y = self.item_factors_.astype(np.float64)
-        a, _ = user_system(cols, vals, y, gram(y, self.regularization), self.alpha)
-        weighted = scipy.linalg.cho_solve(scipy.linalg.cho_factor(a), y[target])
+        y = self.item_factors_
+        a, _ = user_system(cols, vals, y, self._item_gram(), self.alpha)
+        weighted = scipy.linalg.cho_solve(
+            scipy.linalg.cho_factor(a), y[targets].astype(np.float64).T
+        )  # (n_factors, m)
         weights = np.where(vals > 0, 1.0 + self.alpha * np.abs(vals), 0.0)
-        return cols, (y[cols] @ weighted) * weights
+        return cols, (y[cols].astype(np.float64) @ weighted).T * weights[None, :]

@@ -202,6 +202,13 @@ def serve_command(
                 msg = f"invalid setting {source}: {first.get('msg')}"
             raise ConfigError(msg) from None
         settings.check_bind()
+        settings.pseudonymizer()  # pseudonymize without a key: exit 2 before anything starts
+        if settings.pseudonymize and access_log:
+            msg = (
+                "--access-log would write raw user ids (request paths hold them); it is refused "
+                "while pseudonymisation is on"
+            )
+            raise ConfigError(msg)
         model_dir, host, port = settings.model_dir, settings.host, settings.port
         registry = ModelRegistry(model_dir)
         if registry.current() is None:

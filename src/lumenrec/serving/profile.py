@@ -99,6 +99,7 @@ class UserControlsMixin:
     recommend: Any
     require: Any
     require_store: Any
+    uid: Any
 
     def explain(self, user_id: str, item_id: str, k: int, rerank: str | None = None) -> dict:
         """The reason for ``item_id`` in the user's current top-``k`` (404 when it is not there)."""
@@ -123,6 +124,7 @@ class UserControlsMixin:
     def not_interested(self, user_id: str, kind: str, value: str, undo: bool = False) -> dict:
         """Record (or withdraw) "not interested"; the user's next list honours it."""
         pipeline, store = self.require()
+        raw, user_id = user_id, self.uid(user_id)
         if kind == "item" and not undo and not pipeline.live_item(value):
             msg = f"unknown item {value!r}"
             raise UnknownIdError(msg)
@@ -139,14 +141,16 @@ class UserControlsMixin:
             else store.add_control(user_id, kind, value)
         )
         self.cache.drop(user_id)
-        return {"user_id": user_id, "kind": kind, "value": value, "changed": changed}
+        return {"user_id": raw, "kind": kind, "value": value, "changed": changed}
 
     def set_personalised(self, user_id: str, personalised: bool) -> dict:
-        self.require_store().set_personalised(user_id, personalised)
-        self.cache.drop(user_id)
+        uid = self.uid(user_id)
+        self.require_store().set_personalised(uid, personalised)
+        self.cache.drop(uid)
         return {"user_id": user_id, "personalised": personalised}
 
     def profile(self, user_id: str) -> dict[str, Any]:
         """What the service holds about a user and how it drives their recommendations."""
         pipeline, store = self.require()
-        return user_profile(pipeline, store, user_id, limit=self.settings.history_limit)
+        found = user_profile(pipeline, store, self.uid(user_id), limit=self.settings.history_limit)
+        return {**found, "user_id": user_id}

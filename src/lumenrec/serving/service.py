@@ -85,6 +85,7 @@ class Service(UserControlsMixin):
         self.metrics = metrics
         self.store: EventStore | None = None
         self.explorer: Explorer | None = None
+        self._pseudonym = settings.pseudonymizer()
         self.registry: ModelRegistry | None = None
         self.pipeline: RecommendPipeline | None = None
         self.last_reload_error: dict[str, Any] | None = None
@@ -151,6 +152,11 @@ class Service(UserControlsMixin):
         if self._threadpools is not None and not getattr(self._pinned, "done", False):
             self._threadpools.limit(limits=self.settings.blas_threads)
             self._pinned.done = True
+
+    def uid(self, user_id: str) -> str:
+        """The id the service stores and serves under: the pseudonym when pseudonymisation is
+        on (``LUMENREC_PSEUDONYMIZE``), else the id itself."""
+        return user_id if self._pseudonym is None else self._pseudonym(user_id)
 
     def require_store(self) -> EventStore:
         """The event store (writes and deletions work without a model)."""
@@ -357,6 +363,7 @@ class Service(UserControlsMixin):
         explore: str | None = None,
     ) -> dict[str, Any]:
         pipeline, store = self.require()
+        raw, user_id = user_id, self.uid(user_id)  # only the pseudonym goes further
         chain = parse_chain(rerank)  # a bad spec is a 422 before any work
         assigned = self.explorer.assign(user_id, explore) if self.explorer else None
         request = self.explorer.request(assigned[0]) if assigned else None  # bad spec: 422
@@ -367,7 +374,7 @@ class Service(UserControlsMixin):
         key = (k, tuple(exclude), pipeline.version, strict, rerank or "", controls, explain)
         cached = None if assigned else self.cache.get(user_id, key)
         if cached is not None and self._no_new_deletions(store):
-            return cached
+            return cached if raw == user_id else {**cached, "user_id": raw}
         try:
             history, profile, deleted = store.user_context(
                 user_id,
@@ -378,7 +385,7 @@ class Service(UserControlsMixin):
         except StoreError:
             history, profile, deleted = [], None, False  # reads outlive a broken store
         if strict and not history and not profile and (deleted or user_id not in pipeline.users):
-            msg = f"unknown user {user_id!r}"
+            msg = f"unknown user {raw!r}"
             raise UnknownIdError(msg)
         ranked = pipeline.recommend(
             user_id,
@@ -408,9 +415,9 @@ class Service(UserControlsMixin):
         if assigned and ranked.served is not None:
             out["request_id"] = self.explorer.log(pipeline, user_id, *assigned, ranked)
             out["policy"], out["arm"] = assigned
-            return out
-        self.cache.put(user_id, key, out)
-        return out
+            return {**out, "user_id": raw}
+        self.cache.put(user_id, key, out)  # the cache holds the pseudonym, never the raw id
+        return out if raw == user_id else {**out, "user_id": raw}
 
     def _no_new_deletions(self, store: EventStore) -> bool:
         """False (and the cache emptied) when a deletion was recorded since the last check,
@@ -452,6 +459,7 @@ class Service(UserControlsMixin):
             ]
             if errors:
                 raise RequestValidationError(errors)
+        events = [{**e, "user_id": self.uid(e["user_id"])} for e in events]
         accepted, duplicates = store.add_events(events)
         if self.explorer is not None and self.pipeline is not None and accepted:
             self.explorer.feedback(self.pipeline, events)
@@ -524,12 +532,14 @@ class Service(UserControlsMixin):
         if len(users) > self.settings.max_batch:
             msg = f"batch of {len(users)} users exceeds the limit of {self.settings.max_batch}"
             raise ServiceError(413, msg)
+        users = [{**u, "user_id": self.uid(u["user_id"])} for u in users]
         n = self.require_store().upsert_users(users)
         for user in users:
             self.cache.drop(user["user_id"])
         return n
 
     def delete_user(self, user_id: str) -> int:
+        user_id = self.uid(user_id)
         n = self.require_store().delete_user(user_id)
         self.cache.drop(user_id)
         return n

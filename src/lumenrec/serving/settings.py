@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -91,13 +91,38 @@ class ServiceSettings(BaseSettings):
     explore_feedback_window_s: float = Field(300.0, gt=0)
     explore_save_every: int = Field(100, ge=1)
     log_impressions: bool = False
+    pseudonymize: bool = False
+    pseudonym_key: SecretStr | None = None
 
-    @field_validator("api_key", "read_api_key", "api_key_hash", "read_api_key_hash", mode="before")
+    @field_validator(
+        "api_key",
+        "read_api_key",
+        "api_key_hash",
+        "read_api_key_hash",
+        "pseudonym_key",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         """An empty variable (``LUMENREC_API_KEY=``) means no key, not an empty key."""
         raw = value.get_secret_value() if isinstance(value, SecretStr) else value
         return None if isinstance(raw, str) and not raw.strip() else value
+
+    def pseudonymizer(self) -> Any:
+        """The :class:`~lumenrec.privacy.ids.Pseudonymizer` when ``pseudonymize`` is on (a
+        missing or short ``pseudonym_key`` is a ConfigError), else None."""
+        if not self.pseudonymize:
+            return None
+        from lumenrec.errors import ConfigError
+        from lumenrec.privacy.ids import KEY_ENV, Pseudonymizer
+
+        if self.pseudonym_key is None or not self.pseudonym_key.get_secret_value().strip():
+            msg = (
+                f"pseudonymize is on but no HMAC key is set: export {KEY_ENV} (a long random "
+                "secret kept apart from the data)"
+            )
+            raise ConfigError(msg)
+        return Pseudonymizer.from_secret(self.pseudonym_key.get_secret_value().strip())
 
     def has_write_key(self) -> bool:
         """True when a write key (plain or hashed) is configured."""

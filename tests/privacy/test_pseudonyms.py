@@ -131,3 +131,55 @@ def test_service_refuses_pseudonymisation_without_a_key(tmp_path):
     settings = ServiceSettings(model_dir=tmp_path, db=tmp_path / "e.sqlite", pseudonymize=True)
     with pytest.raises(ConfigError, match="no HMAC key"):
         settings.pseudonymizer()
+
+
+def test_rekey_moves_store_and_model_to_the_new_key(tmp_path, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from lumenrec.cli import app
+    from lumenrec.models.ease import EASE
+    from lumenrec.pipeline import RecommendPipeline
+    from lumenrec.serving import ModelRegistry
+    from lumenrec.serving.store import EventStore
+
+    new_key = KEY + "-rotated"
+    old, new = Pseudonymizer.from_secret(KEY), Pseudonymizer.from_secret(new_key)
+    data = _raw_dataset()
+    raw_ids = [str(u) for u in data.users.ids]
+    models = tmp_path / "models"
+    ModelRegistry(models).publish(
+        RecommendPipeline.fit(EASE(regularization=5.0), pseudonymize_dataset(data, old))
+    )
+    db = tmp_path / "events.sqlite"
+    store = EventStore(db)
+    store.add_events(
+        [{"user_id": old(raw_ids[0]), "item_id": "i1", "type": "click", "value": 1.0,
+          "timestamp": 1.0}]
+    )  # fmt: skip
+    store.add_control(old(raw_ids[0]), "item", "i2")
+    store.delete_user(old(raw_ids[1]))
+    store.close()
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(raw_ids))
+    monkeypatch.setenv("LUMENREC_PSEUDONYM_KEY", KEY)
+    monkeypatch.setenv("LUMENREC_PSEUDONYM_NEW_KEY", new_key)
+    args = ["users", "rekey", "--ids", str(ids), "--db", str(db), "--model-dir", str(models)]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    counts = json.loads(result.stdout)
+    assert counts["store"]["events"] == 1 and counts["store"]["deletions"] == 1
+    assert counts["model_users_renamed"] == len(raw_ids) and counts["model_version"] == "v2"
+    store = EventStore(db)
+    try:
+        assert store.count_events(new(raw_ids[0])) == 1 and store.count_events(old(raw_ids[0])) == 0
+        assert store.user_controls(new(raw_ids[0])).items == frozenset({"i2"})
+        _, _, deleted = store.user_context(new(raw_ids[1]), after_seq=0, limit=5, deleted_since=0)
+        assert deleted  # the erased user stays erased under the new key
+    finally:
+        store.close()
+    served = ModelRegistry(models).load()
+    assert new(raw_ids[2]) in served.users and old(raw_ids[2]) not in served.users
+    missing = CliRunner().invoke(app, ["users", "rekey", "--ids", str(tmp_path / "none.txt")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output

@@ -11,7 +11,7 @@ import typer
 from lumenrec.cli._common import DebugOpt, QuietOpt, VerboseOpt, cli_errors, configure_logging
 from lumenrec.errors import ConfigError, missing_dependency
 
-__all__ = ["USERS_HELP", "delete_user_command", "users_app"]
+__all__ = ["USERS_HELP", "delete_user_command", "rekey_command", "users_app"]
 
 USERS_HELP = "Manage users of a service's event store (erasure)."
 DELETE_HELP = "\n\n".join(
@@ -115,3 +115,62 @@ def _trained_on(model_dir: Path, user_id: str) -> dict[str, Any]:
 
 
 users_app.command("delete", help=DELETE_HELP)(delete_user_command)
+
+
+REKEY_HELP = "\n\n".join(
+    [
+        "Re-key pseudonymised user ids: every listed user's pseudonym under the old HMAC key "
+        "(LUMENREC_PSEUDONYM_KEY) becomes the one under the new key (LUMENREC_PSEUDONYM_NEW_KEY), "
+        "in the event store (one transaction) and in a republished current model version.",
+        "An HMAC cannot be inverted, so the raw ids come from your system of record: --ids FILE "
+        "holds one external id per line. Afterwards run the service with the new key and "
+        "destroy the old one. Example: lumenrec users rekey --ids users.txt --db events.sqlite "
+        "--model-dir models/",
+    ]
+)
+
+
+def rekey_command(
+    ids: Annotated[Path, typer.Option("--ids", help="File with one external user id per line.")],
+    db: Annotated[Path | None, typer.Option("--db", help="The service's event store.")] = None,
+    model_dir: Annotated[
+        Path | None, typer.Option("--model-dir", help="Model registry to republish.")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+    verbose: VerboseOpt = 0,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Move pseudonyms from the old key to the new one (see :data:`REKEY_HELP`)."""
+    import os
+
+    configure_logging(verbose, quiet)
+    with cli_errors(debug):
+        from lumenrec.privacy.ids import KEY_ENV, Pseudonymizer
+
+        try:
+            from lumenrec.serving.rekey import rekey
+        except ImportError as err:
+            raise missing_dependency(err.name or "fastapi", "serve") from err
+        if not ids.is_file():
+            msg = f"--ids {ids} does not exist (one external user id per line)"
+            raise ConfigError(msg)
+        new_key = os.environ.get(f"{KEY_ENV.removesuffix('_KEY')}_NEW_KEY", "")
+        if not new_key.strip():
+            msg = "set LUMENREC_PSEUDONYM_NEW_KEY to the new key (and LUMENREC_PSEUDONYM_KEY to the old)"
+            raise ConfigError(msg)
+        old = Pseudonymizer.from_env()
+        new = Pseudonymizer.from_secret(new_key.strip())
+        raw = [
+            line.strip() for line in ids.read_text(encoding="utf-8").splitlines() if line.strip()
+        ]
+        result = rekey(db, model_dir, raw, old, new)
+        if json_out:
+            typer.echo(json.dumps(result))
+        elif not quiet:
+            from lumenrec.cli._common import err_console
+
+            err_console().print(f"re-keyed {result['ids']} ids: {result}", markup=False)
+
+
+users_app.command("rekey", help=REKEY_HELP)(rekey_command)

@@ -140,3 +140,43 @@ def test_run_environment_bad_mode(env):
             env, make_policy("greedy"), 5, candidates="all",
             env_rng=np.random.default_rng(0), policy_rng=np.random.default_rng(0),
         )  # fmt: skip
+
+
+def test_known_item_feedback(env):
+    from lumenrec.explore.simulate import known_item_feedback
+
+    for pool in ("candidates", "catalogue"):
+        fb = known_item_feedback(env, 500, k=3, pool=pool, rng=np.random.default_rng(4))
+        again = known_item_feedback(env, 500, k=3, pool=pool, rng=np.random.default_rng(4))
+        np.testing.assert_array_equal(fb.rewards, again.rewards)
+        assert fb.items.shape == fb.users.shape == fb.positions.shape == fb.rewards.shape == (500,)
+        assert (env.arrival[fb.items] == -1).all()  # known items only
+        assert not np.isnan(env.click_prob[fb.users, fb.items]).any()  # never a rated pair
+        assert fb.positions.max() < 3 and set(np.unique(fb.rewards)) <= {0.0, 1.0}
+        if pool == "candidates":
+            assert all(i in env.known_top[u] for u, i in zip(fb.users, fb.items, strict=True))
+    with pytest.raises(ConfigError, match="pool"):
+        known_item_feedback(env, 5, pool="all", rng=np.random.default_rng(0))
+
+
+def test_run_environment_warm_start(env):
+    from lumenrec.explore.simulate import known_item_feedback, warm_start_policy
+
+    fb = known_item_feedback(env, 2000, pool="catalogue", rng=np.random.default_rng(7))
+
+    def run(spec: str, warm=None, weight: float = 1.0) -> dict:
+        return run_environment(
+            env, make_policy(spec), 150, k=3, candidates="new-only", env_rng=np.random.default_rng(5),
+            policy_rng=np.random.default_rng(6), n_points=10, warm_start=warm,
+            warm_start_weight=weight,
+        )  # fmt: skip
+
+    # the linear model learns from known items; per-item Thompson cannot use them on new items
+    assert run("linucb", fb) != run("linucb")
+    assert run("linucb", fb, 0.5) != run("linucb", fb)
+    assert run("thompson(prior_strength=0)", fb) == run("thompson(prior_strength=0)")
+    pol = make_policy("lin-ts")
+    warm_start_policy(pol, env, fb, weight=0.5)
+    assert pol.get_state()["A"].shape[0] == 2 * env.item_vectors.shape[1] + 1
+    with pytest.raises(ConfigError, match="weight"):
+        warm_start_policy(make_policy("thompson"), env, fb, weight=0.5)

@@ -34,6 +34,9 @@ class _LinearPolicy(BasePolicy):
     ``x = item ⊙ user`` (``d + 1``); ``"item"`` ``x = item`` (``d + 1``, not personalised).
     A missing user vector counts as zeros.
 
+    Warm start: :meth:`warm_start` fits ``(A, b)`` on a batch of logged feedback (e.g. about
+    known items) before or between online updates.
+
     Position awareness: under a position-based model the click probability is ``e · xᵀθ``
     with ``e`` the examination probability of the position, which is linear in ``e · x``; so
     :meth:`update` adds ``(e x)(e x)ᵀ`` to ``A`` and ``r · e x`` to ``b``.
@@ -57,19 +60,29 @@ class _LinearPolicy(BasePolicy):
 
     # -- features --------------------------------------------------------------------------
     def featurize(
-        self, item_vectors: NDArray[np.floating], user_vector: NDArray[np.floating] | None
+        self,
+        item_vectors: NDArray[np.floating],
+        user_vector: NDArray[np.floating] | None,
     ) -> NDArray[np.float64]:
-        """Context features, shape ``(n, D)`` float64, for item vectors of shape ``(n, d)``."""
+        """Context features, shape ``(n, D)`` float64, for item vectors of shape ``(n, d)``.
+
+        ``user_vector`` is one profile of shape ``(d,)`` shared by every row, one profile per
+        row of shape ``(n, d)``, or None (zeros).
+        """
         items = np.atleast_2d(np.asarray(item_vectors, dtype=np.float64))
-        d = items.shape[1]
+        n, d = items.shape
         if user_vector is None:
             user = np.zeros(d)
         else:
-            user = np.asarray(user_vector, dtype=np.float64).ravel()
-            if user.size != d:
-                msg = f"user_vector has {user.size} dims but item vectors have {d}"
+            user = np.asarray(user_vector, dtype=np.float64)
+            if user.ndim == 2 and user.shape == (n, d):
+                pass
+            elif user.size == d:
+                user = user.ravel()
+            else:
+                msg = f"user vectors have shape {user.shape} but item vectors have {(n, d)}"
                 raise DataError(msg)
-        ones = np.ones((items.shape[0], 1))
+        ones = np.ones((n, 1))
         if self.features == "concat":
             x = np.hstack([items, items * user, ones])
         elif self.features == "interaction":
@@ -121,6 +134,72 @@ class _LinearPolicy(BasePolicy):
         self.b += float(reward) * x
         ax = self._a_inv @ x  # Sherman–Morrison
         self._a_inv -= np.outer(ax, ax) / (1.0 + x @ ax)
+
+    def warm_start(
+        self,
+        item_vectors: NDArray[np.floating],
+        user_vectors: NDArray[np.floating] | None,
+        rewards: NDArray[np.floating],
+        *,
+        positions: NDArray[np.integer] | None = None,
+        weight: float = 1.0,
+    ) -> None:
+        """Pre-fit (or further fit) the shared ridge model on a batch of logged feedback.
+
+        Typically feedback about *known* items (historical impressions and clicks): the model
+        maps ``[item text, item ⊙ user]`` to click propensity, so a brand-new item is scored
+        by what its text says from its first request on. Equivalent to calling :meth:`update`
+        once per row (``weight`` times), but in one ``O(n D² + D³)`` step.
+
+        Parameters
+        ----------
+        item_vectors : ndarray of shape (n, d)
+            Embeddings of the shown items.
+        user_vectors : ndarray of shape (n, d) or (d,), optional
+            The users' profile embeddings, one per row (or one shared; None = zeros).
+        rewards : ndarray of shape (n,)
+            Observed rewards (clicks as 0/1).
+        positions : ndarray of shape (n,), int, optional
+            0-based slate positions (default 0); rows are scaled by the examination
+            probability as in :meth:`update`.
+        weight : float
+            How many observations each row counts as (``A += w Σ x xᵀ``, ``b += w Σ r x``);
+            below 1 the known-item evidence is a weaker prior that new-item feedback overrides
+            sooner.
+        """
+        w = _check_number("weight", weight, 0.0)
+        items = np.atleast_2d(np.asarray(item_vectors, dtype=np.float64))
+        n = items.shape[0]
+        r = np.asarray(rewards, dtype=np.float64).ravel()
+        if r.shape != (n,) or not np.isfinite(r).all():
+            msg = f"rewards must be {n} finite numbers, one per item vector (got {r.shape})"
+            raise DataError(msg)
+        if positions is None:
+            e = np.full(n, examination(0, self.position_model))
+        else:
+            pos = np.asarray(positions).ravel()
+            if pos.shape != (n,) or (pos < 0).any():
+                msg = f"positions must be {n} non-negative ints, one per item vector"
+                raise DataError(msg)
+            e = np.array(
+                [
+                    examination(int(j), self.position_model)
+                    for j in range(int(pos.max(initial=0)) + 1)
+                ]
+            )
+            e = e[pos.astype(np.int64)]
+        x = self.featurize(items, user_vectors) * e[:, None]
+        assert self.A is not None and self.b is not None
+        self.A += w * (x.T @ x)
+        self.b += w * (x.T @ r)
+        self._a_inv = np.linalg.inv(self.A)
+
+    @property
+    def theta(self) -> NDArray[np.float64] | None:
+        """The ridge estimate ``θ̂ = A⁻¹ b``, shape ``(D,)`` (None before any context)."""
+        if self._a_inv is None or self.b is None:
+            return None
+        return self._a_inv @ self.b
 
     def get_state(self) -> dict[str, NDArray]:
         if self.A is None or self.b is None:

@@ -304,6 +304,14 @@ def evaluate_command(
             "rest), gender, age, occupation (MovieLens user attributes). Comma-separated.",
         ),
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Also write a self-contained HTML report of the results to this file "
+            "(see `lumenrec report`; needs matplotlib).",
+        ),
+    ] = None,
     verbose: VerboseOpt = 0,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -312,7 +320,12 @@ def evaluate_command(
     configure_logging(verbose, quiet)
     with cli_errors(debug):
         if protocol.lower() == "p5" or dataset.lower() == "coat":
+            if report is not None and (json_out is None or str(json_out) == "-"):
+                msg = "--report with the p5 protocol needs --json FILE (the report is made from it)"
+                raise ConfigError(msg)
             _run_p5(dataset, protocol, models, seeds, json_out, data_dir)
+            if report is not None and json_out is not None:
+                _write_report(json_out.read_text(), report)
             return
         names = check_model_names(parse_names(models, "--models"))
         per_model = parse_params(params, names)
@@ -358,6 +371,8 @@ def evaluate_command(
             results["groups"] = grouping.record()
         to_stdout = json_out is not None and str(json_out) == "-"
         text = write_results(results, json_out) if json_out is not None else ""
+        if report is not None:  # from the same JSON-safe record that --json writes
+            savers.written.append(_write_report(text or write_results(results, None), report))
         if to_stdout:
             sys.stdout.write(text)
             return
@@ -367,6 +382,15 @@ def evaluate_command(
         if not quiet:
             for path in [*savers.written, *([json_out] if json_out else [])]:
                 err_console().print(f"wrote {path}", markup=False)
+
+
+def _write_report(text: str, path: Path) -> Path:
+    """``--report``: the HTML report of one results record (its JSON text)."""
+    import json
+
+    from lumenrec.report import write_report
+
+    return write_report([json.loads(text)], path)
 
 
 def _validate_early(model: Any) -> None:
@@ -515,4 +539,3 @@ def _run_p5(
         )
         raise ConfigError(msg)
     run_p5_command(parse_names(models, "--models"), parse_seeds(seeds), json_out, data_dir)
-

@@ -27,6 +27,7 @@ from numpy.typing import ArrayLike, NDArray
 from lumenrec.errors import ConfigError, DataError
 from lumenrec.evaluation.beyond import (
     catalog_coverage,
+    exposure_by_group,
     gini_exposure,
     longtail_share,
     novelty,
@@ -47,6 +48,7 @@ __all__ = [
     "EvalResult",
     "evaluate",
     "metrics_from_files",
+    "popularity_deciles",
     "recommendations_frame",
     "save_split",
 ]
@@ -83,6 +85,9 @@ class EvalResult:
         Which part of the split held the relevant items.
     model : Recommender
         The fitted model (e.g. to explain its lists).
+    long_tail : dict of str to list of float
+        :func:`popularity_deciles` of the top-``k`` lists: ``popularity_share`` and
+        ``exposure_share`` per item-popularity decile, most popular decile first.
     """
 
     per_user: dict[str, NDArray[np.float64]]
@@ -97,6 +102,7 @@ class EvalResult:
     evaluated_on: str = "test"
     beyond_per_user: dict[str, NDArray[np.float64]] = field(default_factory=dict)
     model: Any = field(default=None, repr=False, compare=False)
+    long_tail: dict[str, list[float]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_users(self) -> int:
@@ -216,6 +222,7 @@ def evaluate(
     providers = _providers(train, n_items)
     if providers is not None:
         beyond[f"provider_gini@{k}"] = provider_gini(recs.items, providers, k)
+    long_tail = popularity_deciles(recs.items, popularity, k)
     eval_time = time.perf_counter() - start
     name, ndcg = type(model).__name__, summary.get(f"ndcg@{k}", math.nan)
     msg = "evaluated %s on %d %s users: ndcg@%d=%.4f (fit %.2fs, eval %.2fs)"
@@ -233,7 +240,46 @@ def evaluate(
         evaluated_on=part,
         beyond_per_user=beyond_per_user,
         model=model,
+        long_tail=long_tail,
     )
+
+
+def popularity_deciles(
+    ranked: ArrayLike, popularity: ArrayLike, k: int, n_bins: int = 10
+) -> dict[str, list[float]]:
+    """Training popularity vs top-k exposure per item-popularity decile (the long-tail plot).
+
+    Items are sorted by training popularity (most popular first, ties by lower index) and cut
+    into ``n_bins`` groups of (nearly) equal item count.
+
+    Parameters
+    ----------
+    ranked : ndarray of shape (n_users, k_max), int
+        Recommended item indices in rank order (-1 = padding).
+    popularity : ndarray of shape (n_items,)
+        Training interactions per item.
+    k : int
+        Cut-off of the lists.
+    n_bins : int, default 10
+        Number of popularity groups.
+
+    Returns
+    -------
+    dict
+        ``popularity_share`` (share of training interactions) and ``exposure_share`` (share
+        of top-k slots) per group, each a list of ``n_bins`` floats summing to 1.
+    """
+    pop = np.asarray(popularity, dtype=np.float64)
+    n_items = int(pop.size)
+    bins = np.empty(n_items, dtype=np.int64)
+    bins[np.argsort(-pop, kind="stable")] = np.arange(n_items, dtype=np.int64) * n_bins // n_items
+    exposure = exposure_by_group(ranked, bins, k, n_groups=n_bins)
+    total = pop.sum()
+    pop_share = np.bincount(bins, weights=pop, minlength=n_bins) / (total if total > 0 else 1.0)
+    return {
+        "popularity_share": [round(float(v), 6) for v in pop_share],
+        "exposure_share": [round(float(v), 6) if np.isfinite(v) else 0.0 for v in exposure],
+    }
 
 
 def _candidates(

@@ -242,6 +242,7 @@ def compare(
                 "fit_time": res.fit_time,
                 "eval_time": res.eval_time,
                 "metrics": _jsonable(metrics),
+                **_run_extras(res),
             }
         )
         rows = {**metrics, "n_users": res.n_users, "fit_time": res.fit_time}
@@ -259,6 +260,21 @@ def compare(
     results.update(environment())
     results["wall_time"] = time.perf_counter() - wall_start
     results["created_at"] = created
+    return out
+
+
+def _run_extras(res: EvalResult) -> dict[str, Any]:
+    """``long_tail`` (exposure by popularity decile) and, for models that record one, the
+    per-epoch training ``history`` (loss, validation scores) of a run record."""
+    out: dict[str, Any] = {}
+    if res.long_tail:
+        out["long_tail"] = _jsonable(res.long_tail)
+    history = getattr(res.model, "history_", None)
+    if isinstance(history, Mapping) and history.get("loss"):
+        keys = ("loss", "valid_epochs", "valid_scores", "best_epoch")
+        out["history"] = _jsonable({key: history[key] for key in keys if key in history})
+    elif getattr(res.model, "loss_history_", None) is not None:
+        out["history"] = {"loss": _jsonable(np.asarray(res.model.loss_history_).tolist())}
     return out
 
 

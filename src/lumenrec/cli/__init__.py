@@ -1,5 +1,5 @@
 """The ``lumenrec`` command line: datasets, evaluate, demo, encode, train, serve, recommend,
-ope, users (Typer)."""
+ope, report, users (Typer)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from lumenrec.cli.evaluate import _HELP as _EVALUATE_HELP
 from lumenrec.cli.evaluate import evaluate_command
 from lumenrec.cli.ope import OPE_HELP, ope_command
 from lumenrec.cli.recommend import RECOMMEND_HELP, recommend_command
+from lumenrec.cli.report import REPORT_HELP, report_command
 from lumenrec.cli.serve import SERVE_HELP, serve_command
 from lumenrec.cli.train import TRAIN_HELP, train_command
 from lumenrec.cli.users import USERS_HELP, users_app
@@ -60,6 +61,7 @@ app.command("train", help=TRAIN_HELP)(train_command)
 app.command("serve", help=SERVE_HELP)(serve_command)
 app.command("recommend", help=RECOMMEND_HELP)(recommend_command)
 app.command("ope", help=OPE_HELP)(ope_command)
+app.command("report", help=REPORT_HELP)(report_command)
 app.add_typer(users_app, name="users", help=USERS_HELP)
 
 

@@ -37,6 +37,10 @@ TRAIN_HELP = "\n\n".join(
         "A running server picks it up with POST /admin/reload.",
         "Example: lumenrec train --dataset ratings.csv --items items.csv --model hybrid "
         "--params encoder=hashing --out models/",
+        "Differential privacy: --epsilon E [--delta D] [--max-epsilon M] trains the private "
+        "variant of pop, itemknn, ease or bpr/mf (user-level DP; see docs/privacy.md). Every "
+        "private training is recorded in <out>/privacy-ledger.json; one that would take the "
+        "(dataset, model) total past the maximum stops before it starts.",
     ]
 )
 
@@ -50,6 +54,38 @@ def _model_params(text: str | None, name: str) -> dict[str, Any]:
     parts = [p.strip() for p in text.split(",") if p.strip()]
     prefixed = ",".join(p if p.lower().startswith(f"{name}.") else f"{name}.{p}" for p in parts)
     return parse_params(prefixed, [name])[name]
+
+
+def _check_private(
+    out: Path, data: Any, name: str, epsilon: float, delta: float, max_epsilon: float | None
+) -> Any:
+    """Check (ε, δ) and the ledger before a private training starts (writes nothing)."""
+    from lumenrec.privacy.dp import check_budget
+    from lumenrec.privacy.ledger import PrivacyLedger
+
+    check_budget(epsilon, delta, data.n_users, unit="users")
+    ledger = PrivacyLedger(out)
+    ledger.check(data.fingerprint(), name, epsilon, max_epsilon)
+    return ledger
+
+
+def _privacy_metadata(ledger: Any, data: Any, name: str, model: Any) -> dict[str, Any]:
+    """The spend of this training and the ledger totals including it (manifest metadata)."""
+    spend = dict(model.privacy_)
+    fingerprint = data.fingerprint()
+    before, before_delta = ledger.spent(fingerprint, name)
+    all_eps, all_delta = ledger.spent(fingerprint)
+    return {
+        **spend,
+        "protects": "a whole user's history" if spend["level"] == "user" else "one interaction",
+        "ledger": {
+            "composition": "basic (sum of epsilons and deltas)",
+            "model_total_epsilon": before + spend["epsilon"],
+            "model_total_delta": before_delta + spend["delta"],
+            "dataset_total_epsilon": all_eps + spend["epsilon"],
+            "dataset_total_delta": all_delta + spend["delta"],
+        },
+    }
 
 
 def train_command(
@@ -85,6 +121,20 @@ def train_command(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")
     ] = False,
+    epsilon: Annotated[
+        float | None,
+        typer.Option("--epsilon", help="Train privately at this epsilon (> 0)."),
+    ] = None,
+    delta: Annotated[
+        float, typer.Option("--delta", help="Private training's delta (< 1/n_users).")
+    ] = 1e-6,
+    max_epsilon: Annotated[
+        float | None,
+        typer.Option(
+            "--max-epsilon",
+            help="Budget of this (dataset, model) in the ledger; stored for later runs.",
+        ),
+    ] = None,
     verbose: VerboseOpt = 0,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -97,9 +147,18 @@ def train_command(
         from lumenrec.pipeline import RecommendPipeline
         from lumenrec.serving.registry import ModelRegistry
 
-        (name,) = check_model_names([model])
-        chosen = _model_params(params, name)
-        recommender = make_model(name, chosen)
+        if epsilon is None:
+            (name,) = check_model_names([model])
+            chosen = _model_params(params, name)
+            recommender = make_model(name, chosen)
+        else:
+            from lumenrec.privacy.dp import check_budget
+            from lumenrec.privacy.private_models import make_private_model
+
+            check_budget(epsilon, delta, 1)  # epsilon > 0 and finite, before loading data
+            name = model.strip().lower()
+            chosen = _model_params(params, name)
+            recommender = make_private_model(name, epsilon, delta, chosen)
         if out.exists() and not out.is_dir():
             msg = f"--out {out} exists and is not a directory"
             raise ConfigError(msg)
@@ -110,6 +169,11 @@ def train_command(
             "col_timestamp": col_timestamp or None,
         }
         data = load_dataset(dataset, items=items, data_dir=data_dir, columns=columns)
+        ledger = (
+            None
+            if epsilon is None
+            else _check_private(out, data, name, epsilon, delta, max_epsilon)
+        )
         start = time.perf_counter()
         pipeline = RecommendPipeline.fit(
             recommender,
@@ -122,7 +186,14 @@ def train_command(
             },
         )
         seconds = time.perf_counter() - start
+        if ledger is not None:
+            pipeline.metadata["privacy"] = _privacy_metadata(ledger, data, name, recommender)
         version = ModelRegistry(out).publish(pipeline)
+        if ledger is not None:
+            from lumenrec.privacy.dp import PrivacySpend
+
+            spend = PrivacySpend.from_dict(recommender.privacy_)
+            ledger.record(data.fingerprint(), name, spend, version, max_epsilon)
         result = {
             "model_dir": str(out),
             "version": version,
@@ -131,6 +202,8 @@ def train_command(
             "n_items": pipeline.n_items,
             "fit_seconds": round(seconds, 3),
         }
+        if ledger is not None:
+            result["privacy"] = pipeline.metadata["privacy"]
         if json_out:
             typer.echo(json.dumps(result))
         elif not quiet:

@@ -88,6 +88,8 @@ class EASE(ItemItemRecommender):
     ----------
     item_weights_ : ndarray of shape (n_items, n_items), float32
         ``B``; ``B[j, i]`` is how much history item ``j`` adds to item ``i``'s score.
+    item_diag_ : ndarray of shape (n_items,), float64
+        ``diag(P)``, kept (in ``ease-diag.npy``) so :meth:`forget_users` can unlearn exactly.
 
     Examples
     --------
@@ -103,6 +105,9 @@ class EASE(ItemItemRecommender):
         "binarize": Options((True, False)),
     }
     _fitted_arrays = ("item_weights_",)
+    #: How :meth:`forget_users` unlearns (see docs/privacy.md, "Erasure").
+    _unlearning: ClassVar[str] = "exact"
+    _DIAG_FILE: ClassVar[str] = "ease-diag.npy"
 
     def __init__(self, regularization: float = 500.0, binarize: bool = True) -> None:
         self.regularization = regularization
@@ -134,6 +139,63 @@ class EASE(ItemItemRecommender):
         inv /= -diag[None, :]
         inv[np.diag_indices(n_items)] = 0.0
         self.item_weights_ = np.ascontiguousarray(inv, dtype=np.float32)
+        self.item_diag_ = diag
+
+    # -- unlearning ------------------------------------------------------------------------
+    def forget_users(self, users: IndexArray) -> None:
+        """Remove users and their effect on the model, exactly (no refit).
+
+        A Woodbury downdate of ``P = (XᵀX + λI)⁻¹`` by the users' rows (see
+        :mod:`lumenrec.privacy._forget_linear`): O(k·h·n) to form ``V = X_f P`` from the
+        users' rows of ``item_weights_`` and one rank-k update of ``item_weights_`` in place
+        (O(k·n²), BLAS), instead of the O(n³) refit. ``item_weights_`` then equals a refit
+        without the users up to float32 rounding (test: 1e-5 on scores after 100 erasures).
+        Their rows leave ``seen_``; the other users are renumbered in order. A model saved
+        before ``item_diag_`` existed is refitted on the remaining rows instead (same result).
+
+        Parameters
+        ----------
+        users : array-like of shape (n,), int
+            Dense user indices in ``[0, n_users_)``.
+        """
+        from lumenrec.privacy._forget_linear import check_positive_definite, ease_downdate
+        from lumenrec.privacy._forget_rows import (
+            check_forget_users,
+            empty_check,
+            finish_forget,
+            removed_rows,
+        )
+
+        idx = check_forget_users(self, users)
+        if not len(idx):
+            return
+        empty_check(idx, self)
+        diag = getattr(self, "item_diag_", None)
+        if diag is None:
+            log.info("EASE without item_diag_ (older artifact): refitting on the kept rows")
+            finish_forget(self, idx)
+            self._fit(self.seen_, np.random.default_rng(0), None)
+            return
+        check_positive_definite(diag)
+        rows = removed_rows(self, idx)
+        weights = self.item_weights_
+        if not (weights.flags.c_contiguous and weights.flags.writeable):
+            weights = np.array(weights, dtype=np.float32, order="C")
+        self.item_diag_ = ease_downdate(weights, np.asarray(diag, np.float64), rows)
+        self.item_weights_ = weights
+        finish_forget(self, idx)
+
+    def _get_files(self) -> dict[str, bytes]:
+        from lumenrec.privacy._forget_rows import npy_bytes
+
+        diag = getattr(self, "item_diag_", None)
+        return {} if diag is None else {self._DIAG_FILE: npy_bytes(np.asarray(diag, np.float64))}
+
+    def _set_files(self, files: dict[str, bytes]) -> None:
+        from lumenrec.privacy._forget_rows import npy_load
+
+        if self._DIAG_FILE in files:
+            self.item_diag_ = npy_load(files[self._DIAG_FILE], self._DIAG_FILE)
 
     # -- scoring ---------------------------------------------------------------------------
     def _weights(self, items: IndexArray | None) -> NDArray[np.float32]:

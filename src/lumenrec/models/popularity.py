@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,6 +30,8 @@ class MostPopular(BaseRecommender):
     """
 
     _fitted_arrays = ("item_counts_",)
+    #: How :meth:`forget_users` unlearns (see docs/privacy.md, "Erasure").
+    _unlearning: ClassVar[str] = "exact"
 
     def __init__(self) -> None:
         pass
@@ -51,3 +53,26 @@ class MostPopular(BaseRecommender):
         """Popularity does not depend on history: the same row for every user."""
         counts = self.item_counts_ if items is None else self.item_counts_[np.asarray(items)]
         return np.broadcast_to(counts, (histories.shape[0], counts.shape[0])).astype(np.float32)
+
+    def forget_users(self, users: IndexArray) -> None:
+        """Remove users and their effect on the model, exactly (no refit).
+
+        The users' interactions are subtracted from ``item_counts_`` (integer counts, so the
+        result is bit-identical to a refit without them); their rows leave ``seen_`` and the
+        other users are renumbered in order.
+
+        Parameters
+        ----------
+        users : array-like of shape (n,), int
+            Dense user indices in ``[0, n_users_)``.
+        """
+        from lumenrec.privacy._forget_rows import check_forget_users, empty_check, finish_forget
+
+        idx = check_forget_users(self, users)
+        if not len(idx):
+            return
+        empty_check(idx, self)
+        rows = self.seen_[idx]
+        removed = np.bincount(rows.indices, minlength=self.n_items_).astype(np.float32)
+        self.item_counts_ = (self.item_counts_ - removed).astype(np.float32)
+        finish_forget(self, idx)

@@ -135,6 +135,14 @@ def run_demo(
         out["service"] = serve_once(console, data, model, user=_SHOW_USERS[0])
     seconds = time.perf_counter() - start
     console.print(f"Done in {seconds:.1f}s.")
+    if serve:
+        console.print(
+            Text(
+                f"Dashboard (answered {out['service']['dashboard_status']} while the demo served): "
+                f"{out['service']['dashboard']}; with `lumenrec serve` it is "
+                "http://127.0.0.1:8000/dashboard"
+            )
+        )
     return {**out, "seconds": seconds}
 
 
@@ -147,7 +155,8 @@ def serve_once(console: Any, data: Dataset, model: Any, *, user: str) -> dict[st
     Returns
     -------
     dict
-        ``{"curl": str, "status": int, "answer": dict}``.
+        ``{"curl": str, "status": int, "answer": dict, "dashboard": str,
+        "dashboard_status": int}`` (the dashboard URL and what it answered, from loopback).
     """
     import json
     import socket
@@ -196,6 +205,8 @@ def serve_once(console: Any, data: Dataset, model: Any, *, user: str) -> dict[st
             curl = f"curl -s '{url}'"
             response = httpx.get(url, timeout=10)
             answer = response.json()
+            dashboard = f"http://127.0.0.1:{port}/dashboard"
+            dashboard_status = httpx.get(dashboard, timeout=10).status_code  # loopback: no key
         finally:
             server.should_exit = True
             thread.join(timeout=30)
@@ -214,7 +225,13 @@ def serve_once(console: Any, data: Dataset, model: Any, *, user: str) -> dict[st
             Text(f"  #{item['rank']} {titles.iloc[idx]} (route {item['route']}) {why}".rstrip())
         )
     console.print(Text("The service has been shut down; `lumenrec serve` runs it for real."))
-    return {"curl": curl, "status": response.status_code, "answer": answer}
+    return {
+        "curl": curl,
+        "status": response.status_code,
+        "answer": answer,
+        "dashboard": dashboard,
+        "dashboard_status": dashboard_status,
+    }
 
 
 def demo_command(

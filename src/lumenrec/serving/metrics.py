@@ -1,14 +1,18 @@
 """Metrics: request histogram, model version gauge and counters in Prometheus text format.
 
 Kept per app (``app.state.metrics``), not in a process-global registry, so several apps in one
-process (tests) never share counts.
+process (tests) never share counts. Beside the Prometheus counters, the same observations feed
+a small live view for the dashboard (:meth:`Metrics.live`): per-second request and feedback
+counts over the last five minutes and the latencies of the last 4,096 requests (O(1) per
+request, under the same lock).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
+from typing import Any
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -26,6 +30,42 @@ _INITIAL = {
     "lumenrec_model_reloads_total": ("ok", "rejected"),
     "lumenrec_rate_limited_total": (None,),
 }
+#: Seconds of per-second buckets kept for the live view (rates and the sparkline).
+LIVE_SECONDS = 300
+#: Latencies kept for the live percentiles (the most recent requests).
+LIVE_LATENCIES = 4096
+#: Routes left out of the live view (the dashboard's own page loads and polls).
+LIVE_EXCLUDE = ("/dashboard",)
+
+
+class _SecondBuckets:
+    """Counts per wall-second in a ring of ``LIVE_SECONDS`` slots (not thread-safe alone)."""
+
+    def __init__(self) -> None:
+        self.stamp = [-1] * LIVE_SECONDS
+        self.count = [0.0] * LIVE_SECONDS
+
+    def add(self, second: int, value: float) -> None:
+        slot = second % LIVE_SECONDS
+        if self.stamp[slot] != second:
+            self.stamp[slot], self.count[slot] = second, 0.0
+        self.count[slot] += value
+
+    def window(self, now: int, seconds: int) -> list[float]:
+        """Counts of the ``seconds`` seconds up to ``now`` (oldest first; 0 when none)."""
+        out = []
+        for second in range(now - seconds + 1, now + 1):
+            slot = second % LIVE_SECONDS
+            out.append(self.count[slot] if self.stamp[slot] == second else 0.0)
+        return out
+
+
+def _percentile(ordered: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of sorted values (None when empty)."""
+    if not ordered:
+        return None
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[min(int(rank), len(ordered)) - 1]
 
 
 def _escape(value: str) -> str:
@@ -50,6 +90,11 @@ class Metrics:
                 self._counters[name][label] = 0.0
         self.model_version: str | None = None
         self.model_loaded_at: float | None = None
+        self.started_at = time.time()
+        self._live_requests = _SecondBuckets()
+        self._live_errors = _SecondBuckets()
+        self._live_feedback = _SecondBuckets()
+        self._live_latency: deque[tuple[float, float]] = deque(maxlen=LIVE_LATENCIES)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Add one request to ``http_request_duration_seconds``."""
@@ -63,6 +108,12 @@ class Metrics:
                     row[i] += 1
             row[-2] += seconds
             row[-1] += 1
+            if not route.startswith(LIVE_EXCLUDE):
+                now = time.time()
+                self._live_requests.add(int(now), 1.0)
+                if status >= 500:
+                    self._live_errors.add(int(now), 1.0)
+                self._live_latency.append((now, seconds))
 
     def inc(self, name: str, label: str | None = None, value: float = 1.0) -> None:
         """Increase counter ``name`` (one of the known counters) for ``label``."""
@@ -71,6 +122,8 @@ class Metrics:
             raise KeyError(msg)
         with self._lock:
             self._counters[name][label] = self._counters[name].get(label, 0.0) + value
+            if name == "lumenrec_feedback_events_total" and label == "accepted" and value:
+                self._live_feedback.add(int(time.time()), value)
 
     def set_model(self, version: str | None) -> None:
         """Record the version now serving (the model version gauge)."""
@@ -81,6 +134,80 @@ class Metrics:
     def counter(self, name: str, label: str | None = None) -> float:
         with self._lock:
             return self._counters[name].get(label, 0.0)
+
+    def counters(self) -> dict[str, dict[str | None, float]]:
+        """A copy of every counter, by name and label."""
+        with self._lock:
+            return {name: dict(values) for name, values in self._counters.items()}
+
+    def request_totals(self) -> list[dict[str, Any]]:
+        """Requests since start per (method, route, status) from the histogram: ``count`` and
+        ``mean_s``, most frequent first."""
+        with self._lock:
+            rows = [
+                {
+                    "method": method,
+                    "route": route,
+                    "status": int(status),
+                    "count": int(row[-1]),
+                    "mean_s": row[-2] / row[-1] if row[-1] else 0.0,
+                }
+                for (method, route, status), row in self._hist.items()
+            ]
+        return sorted(rows, key=lambda r: (-r["count"], r["route"], r["method"], r["status"]))
+
+    def live(self, window_s: int = 60, step_s: int = 10) -> dict[str, Any]:
+        """What the service did in the last ``window_s`` seconds (dashboard routes left out).
+
+        Parameters
+        ----------
+        window_s : int
+            Seconds the rates and latency percentiles cover (at most ``LIVE_SECONDS``).
+        step_s : int
+            Width of the buckets of ``series`` (which covers ``LIVE_SECONDS``).
+
+        Returns
+        -------
+        dict
+            ``requests_per_s``, ``feedback_per_s``, ``errors`` (5xx answers), ``latency_ms``
+            (``p50``/``p95``/``p99``/``max``, None without requests), ``n_latencies``,
+            ``window_s``, and ``series``: ``{"step_s", "requests", "feedback"}`` with counts
+            per step over the last ``LIVE_SECONDS`` seconds, oldest first.
+        """
+        window_s = max(1, min(int(window_s), LIVE_SECONDS))
+        step_s = max(1, min(int(step_s), LIVE_SECONDS))
+        now = time.time()
+        second = int(now)
+        with self._lock:
+            requests = self._live_requests.window(second, LIVE_SECONDS)
+            feedback = self._live_feedback.window(second, LIVE_SECONDS)
+            errors = sum(self._live_errors.window(second, window_s))
+            recent = sorted(s for t, s in self._live_latency if t > now - window_s)
+
+        def steps(counts: list[float]) -> list[float]:
+            return [
+                sum(counts[i : i + step_s])
+                for i in range(len(counts) % step_s, len(counts), step_s)
+            ]
+
+        latency = {
+            name: None if value is None else value * 1000.0
+            for name, value in (
+                ("p50", _percentile(recent, 50)),
+                ("p95", _percentile(recent, 95)),
+                ("p99", _percentile(recent, 99)),
+                ("max", recent[-1] if recent else None),
+            )
+        }
+        return {
+            "window_s": window_s,
+            "requests_per_s": sum(requests[-window_s:]) / window_s,
+            "feedback_per_s": sum(feedback[-window_s:]) / window_s,
+            "errors": int(errors),
+            "latency_ms": latency,
+            "n_latencies": len(recent),
+            "series": {"step_s": step_s, "requests": steps(requests), "feedback": steps(feedback)},
+        }
 
     def render(self) -> str:
         """The Prometheus text exposition (format 0.0.4)."""

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _OPEN_PREFIXES = ("/health/", "/metrics", "/docs", "/openapi.json")
+# GETs here check read access themselves (key header, session cookie or loopback; see
+# serving/dashboard.py), since a browser cannot send X-API-Key; writes are unaffected
+_SELF_GUARDED_READS = ("/dashboard",)
 Scope = dict[str, Any]
 
 
@@ -123,7 +126,9 @@ class GuardMiddleware:
             return
         open_path = path.startswith(_OPEN_PREFIXES)
         needs_write = method in _WRITE_METHODS and not open_path
-        needs_read = self.require_read_key and not open_path
+        needs_read = (
+            self.require_read_key and not open_path and not path.startswith(_SELF_GUARDED_READS)
+        )
         if (needs_write or needs_read) and role is None:
             detail = "invalid API key" if presented else "missing API key (send it as X-API-Key)"
             await _send_json(

@@ -1,5 +1,6 @@
 """HTTP routers, one per resource; each is an ``APIRouter`` included by ``create_app``."""
 
+from lumenrec.serving import dashboard
 from lumenrec.serving.routers import admin, controls, feedback, health, items, recommend, users
 
 __all__ = ["ROUTERS"]
@@ -12,4 +13,5 @@ ROUTERS = (
     controls.router,
     admin.router,
     health.router,
+    dashboard.router,
 )

@@ -153,7 +153,7 @@ def test_erasure_removes_controls(human, auth):
         client.post(
             "/users/u9/not-interested", json={"kind": "brand", "value": "brand2"}, headers=auth
         )
-        assert client.delete("/users/u9", headers=auth).status_code == 204
+        assert client.delete("/users/u9", headers=auth).status_code == 200
         profile = client.get("/users/u9/profile").json()
         assert profile["controls"]["not_interested"]["brands"] == []
         assert not profile["known_to_model"]

@@ -106,7 +106,7 @@ def test_delete_user_erases_everything(client, auth, settings_for):
     assert client.get("/recommend/u5").json()["fold_in"] is True
     service = client.app.state.service
     assert "u5" in service.cache
-    assert client.delete("/users/u5", headers=auth).status_code == 204
+    assert client.delete("/users/u5", headers=auth).status_code == 200
     assert "u5" not in service.cache
     db = settings_for().db
     with sqlite3.connect(db) as conn:
@@ -117,8 +117,8 @@ def test_delete_user_erases_everything(client, auth, settings_for):
     after = client.get("/recommend/u5").json()
     assert after["fallback"] == "popular" and after["fold_in"] is False
     assert client.get("/recommend/u5?strict=true").status_code == 404
-    assert client.delete("/users/u5", headers=auth).status_code == 204
-    assert client.delete("/users/never-existed", headers=auth).status_code == 204
+    assert client.delete("/users/u5", headers=auth).status_code == 200
+    assert client.delete("/users/never-existed", headers=auth).status_code == 200
     for path in (db, db.with_name(db.name + "-wal")):  # secure_delete + WAL truncation
         assert not path.exists() or path.read_bytes().find(b"chess") == -1
 
@@ -134,16 +134,17 @@ def test_delete_item_is_immediate(client, auth):
 
 def test_retrain_publishes_without_deleted_users(client, auth, model_dir):
     client.post("/feedback", json={"user_id": "late", "item_id": "i2"}, headers=auth)
-    client.delete("/users/u7", headers=auth)
+    erased = client.delete("/users/u7", headers=auth).json()
+    assert erased["model_version"] == "v2"  # the erasure itself publishes a version without u7
     r = client.post("/admin/retrain", headers=auth)
     assert r.status_code == 200
     body = r.json()
-    assert body["model_version"] == "v2" and body["previous"] == "v1"
-    assert (model_dir / "current").read_text().strip() == "v2"
+    assert body["model_version"] == "v3" and body["previous"] == "v2"
+    assert (model_dir / "current").read_text().strip() == "v3"
     pipeline = client.app.state.service.pipeline
     assert "late" in pipeline.users and "u7" not in pipeline.users
     rec = client.get("/recommend/late").json()
-    assert rec["model_version"] == "v2" and rec["fold_in"] is False and rec["fallback"] is None
+    assert rec["model_version"] == "v3" and rec["fold_in"] is False and rec["fallback"] is None
 
 
 def test_corrupt_version_is_rejected_and_old_keeps_serving(client, auth, model_dir, caplog):

@@ -1,5 +1,5 @@
 """The ``lumenrec`` command line: datasets, evaluate, demo, encode, train, serve, recommend,
-ope, report, users (Typer)."""
+ope, report, forget, users (Typer)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from lumenrec.cli.demo import DEMO_HELP, demo_command
 from lumenrec.cli.encode import ENCODE_HELP, encode
 from lumenrec.cli.evaluate import _HELP as _EVALUATE_HELP
 from lumenrec.cli.evaluate import evaluate_command
+from lumenrec.cli.forget import FORGET_HELP, forget_command
 from lumenrec.cli.ope import OPE_HELP, ope_command
 from lumenrec.cli.recommend import RECOMMEND_HELP, recommend_command
 from lumenrec.cli.report import REPORT_HELP, report_command
@@ -62,6 +63,7 @@ app.command("serve", help=SERVE_HELP)(serve_command)
 app.command("recommend", help=RECOMMEND_HELP)(recommend_command)
 app.command("ope", help=OPE_HELP)(ope_command)
 app.command("report", help=REPORT_HELP)(report_command)
+app.command("forget", help=FORGET_HELP)(forget_command)
 app.add_typer(users_app, name="users", help=USERS_HELP)
 
 

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -538,8 +539,37 @@ class Service(UserControlsMixin):
             self.cache.drop(user["user_id"])
         return n
 
-    def delete_user(self, user_id: str) -> int:
-        user_id = self.uid(user_id)
-        n = self.require_store().delete_user(user_id)
-        self.cache.drop(user_id)
-        return n
+    def delete_user(self, user_id: str) -> dict[str, Any]:
+        """Erase a user from the store and unlearn them from the model (see
+        :func:`lumenrec.privacy.forget.forget_user`): exact models publish a version without
+        the user, which is swapped in at once; others report ``pending_retrain`` and when the
+        user's influence will be gone. Waits for a running retrain (which could otherwise
+        publish the user back)."""
+        uid = self.uid(user_id)
+        store = self.require_store()
+        audit = None
+        if self.registry is not None and self.registry.current() is not None:
+            from lumenrec.privacy.forget import forget_user
+
+            with self._retrain_lock:
+                try:
+                    audit = forget_user(Path(self.settings.model_dir), uid)
+                except UnknownIdError:
+                    audit = None  # no model version holds the user: the store is all there is
+                if audit is not None and audit.get("model_version") != (
+                    self.pipeline.version if self.pipeline else None
+                ):
+                    self.reload()
+        events = store.delete_user(uid)
+        self.cache.drop(uid)
+        out: dict[str, Any] = {"user_id": user_id, "events_deleted": events}
+        if audit is None:
+            out.update(model_effect="none", pending_retrain=None, model_version=None)
+        else:
+            out.update(
+                model_effect=audit["model_effect"],
+                pending_retrain=audit["pending_retrain"],
+                model_version=audit["model_version"],
+                erased_at=audit["erased_at"],
+            )
+        return out

@@ -436,6 +436,12 @@ class EventStore(ControlsMixin, ImpressionsMixin):
             conn.execute("DELETE FROM users WHERE user_id=?", (user_id,))
             conn.execute("DELETE FROM user_controls WHERE user_id=?", (user_id,))
             conn.execute(
+                "DELETE FROM impressions WHERE request_id IN "
+                "(SELECT request_id FROM requests WHERE user_id=?)",
+                (user_id,),
+            )
+            conn.execute("DELETE FROM requests WHERE user_id=?", (user_id,))
+            conn.execute(
                 "INSERT INTO deletions(kind, id_hash, deleted_at, n_events) VALUES('user', ?, ?, ?)",
                 (self.hash_id(user_id), time.time(), n),
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path
 
 from lumenrec.serving.routers._deps import ServiceDep, WriteAccess
 from lumenrec.serving.schemas import UserId, UsersIn
@@ -20,11 +20,14 @@ def post_users(body: UsersIn, service: ServiceDep) -> dict:
     return {"updated": service.upsert_users([u.model_dump() for u in body.users])}
 
 
-@router.delete("/users/{user_id}", status_code=204)
+@router.delete("/users/{user_id}")
 def delete_user(
     user_id: Annotated[UserId, Path(description="External user id.")], service: ServiceDep
-) -> Response:
-    """Erase the user's events, profile and cached lists; their training row is ignored until
-    the next retrain drops it. An audit row keeps only a salted hash of the id. Repeat: 204."""
-    service.delete_user(user_id)
-    return Response(status_code=204)
+) -> dict:
+    """Erase the user: events, profile, controls, served-list logs and cached lists at once,
+    and their effect on the model: exact models (popularity, ItemKNN, EASE, the content
+    profile; ALS item factors re-solved without them) publish a version without the user that
+    is served at once; SGD/neural parts answer ``model_effect: "pending_retrain"`` with
+    ``pending_retrain.retrain_due_by``. An audit row keeps only a salted hash of the id.
+    Repeating it (or an unknown user) answers with ``model_effect: "none"``."""
+    return service.delete_user(user_id)

@@ -20,6 +20,7 @@ PACKAGES = [
     "lumenrec.explain",
     "lumenrec.rerank",
     "lumenrec.explore",
+    "lumenrec.privacy",
 ]
 
 

@@ -3,7 +3,6 @@
 from lumenrec.models.als import ImplicitALS
 from lumenrec.models.base import BaseRecommender, Recommender, SupportsFoldIn, SupportsSimilarItems
 from lumenrec.models.bpr import BPR
-from lumenrec.models.debiased import DebiasedMF
 from lumenrec.models.ease import EASE
 from lumenrec.models.itemknn import ItemKNN
 from lumenrec.models.lightgcn import LightGCN
@@ -24,3 +23,14 @@ __all__ = [
     "SupportsFoldIn",
     "SupportsSimilarItems",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # DebiasedMF pulls in scipy.stats, whose array-API probe imports torch: loaded on demand
+    # so that ``import lumenrec`` stays light and torch-free scoring keeps working
+    if name == "DebiasedMF":
+        from lumenrec.models.debiased import DebiasedMF
+
+        return DebiasedMF
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

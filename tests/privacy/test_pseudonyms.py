@@ -183,3 +183,34 @@ def test_rekey_moves_store_and_model_to_the_new_key(tmp_path, monkeypatch):
     assert new(raw_ids[2]) in served.users and old(raw_ids[2]) not in served.users
     missing = CliRunner().invoke(app, ["users", "rekey", "--ids", str(tmp_path / "none.txt")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_train_pseudonymize_flag(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from lumenrec.cli import app
+    from lumenrec.serving import ModelRegistry
+
+    data = _raw_dataset()
+    csv = tmp_path / "ratings.csv"
+    import pandas as pd
+
+    pd.DataFrame(
+        {
+            "user_id": data.users.ids[data.user_idx],
+            "item_id": data.items.ids[data.item_idx],
+            "rating": data.ratings,
+        }
+    ).to_csv(csv, index=False)
+    args = ["train", "--dataset", str(csv), "--model", "ease", "--out", str(tmp_path / "m")]
+    monkeypatch.delenv("LUMENREC_PSEUDONYM_KEY", raising=False)
+    missing = CliRunner().invoke(app, [*args, "--pseudonymize"])
+    assert missing.exit_code == 2 and "LUMENREC_PSEUDONYM_KEY" in missing.output
+    assert not (tmp_path / "m").exists()  # nothing half-done
+    monkeypatch.setenv("LUMENREC_PSEUDONYM_KEY", KEY)
+    ok = CliRunner().invoke(app, [*args, "--pseudonymize", "-q"])
+    assert ok.exit_code == 0, ok.output
+    assert _files_holding(tmp_path / "m", [str(u) for u in data.users.ids]) == []
+    pipeline = ModelRegistry(tmp_path / "m").load()
+    assert Pseudonymizer.from_secret(KEY)(str(data.users.ids[0])) in pipeline.users
+    assert pipeline.metadata["pseudonymized"] is True

@@ -135,6 +135,14 @@ def train_command(
             help="Budget of this (dataset, model) in the ledger; stored for later runs.",
         ),
     ] = None,
+    pseudonymize: Annotated[
+        bool,
+        typer.Option(
+            "--pseudonymize",
+            help="Replace user ids by keyed HMAC pseudonyms before training (key from "
+            "LUMENREC_PSEUDONYM_KEY), as `lumenrec serve` does with LUMENREC_PSEUDONYMIZE=true.",
+        ),
+    ] = False,
     verbose: VerboseOpt = 0,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -159,6 +167,11 @@ def train_command(
             name = model.strip().lower()
             chosen = _model_params(params, name)
             recommender = make_private_model(name, epsilon, delta, chosen)
+        pseudonym = None
+        if pseudonymize:
+            from lumenrec.privacy.ids import Pseudonymizer
+
+            pseudonym = Pseudonymizer.from_env()  # no key: a clear error before any work
         if out.exists() and not out.is_dir():
             msg = f"--out {out} exists and is not a directory"
             raise ConfigError(msg)
@@ -169,6 +182,10 @@ def train_command(
             "col_timestamp": col_timestamp or None,
         }
         data = load_dataset(dataset, items=items, data_dir=data_dir, columns=columns)
+        if pseudonym is not None:
+            from lumenrec.privacy.ids import pseudonymize_dataset
+
+            data = pseudonymize_dataset(data, pseudonym)
         ledger = (
             None
             if epsilon is None
@@ -183,6 +200,7 @@ def train_command(
                 "fingerprint": data.fingerprint(),
                 "model": name,
                 "params": {k: v for k, v in chosen.items() if k != "cache"},
+                "pseudonymized": pseudonym is not None,
             },
         )
         seconds = time.perf_counter() - start

@@ -151,3 +151,28 @@ def test_run_p5_and_cli_on_a_small_coat_folder(tmp_path, rng, capsys):
     printed = capsys.readouterr().out
     assert "mf-snips" in printed and "NDCG@5" in printed
     assert json.loads(out.read_text())["per_seed"]["mf-snips"][0]["seed"] == 0
+
+
+def test_feature_propensities_are_used_when_coat_has_features(tmp_path, rng):
+    folder = tmp_path / "coat"
+    _coat_like(folder, rng)
+    for name in ("train.ascii", "test.ascii"):  # two rating values: every one is in the P(y) sample
+        m = np.loadtxt(folder / name, dtype=int)
+        np.savetxt(folder / name, np.where(m > 0, np.where(m >= 3, 4, 2), 0), fmt="%d")
+    feats = folder / "user_item_features"
+    feats.mkdir()
+    np.savetxt(feats / "user_features.ascii", np.eye(3, dtype=int)[rng.integers(0, 3, 30)], fmt="%d")  # fmt: skip
+    np.savetxt(feats / "item_features.ascii", np.eye(4, dtype=int)[rng.integers(0, 4, 40)], fmt="%d")  # fmt: skip
+    params = {"n_epochs": 2, "patience": 0}
+    names = ["mf", "mf-ips", "mf-dr", "mf-ips-nb"]
+    res = run_p5(names, [0], tmp_path, progress=False, params=dict.fromkeys(names, params))
+    source = {n: res["per_seed"][n][0]["propensity_source"] for n in names}
+    assert source == {
+        "mf": "none",
+        "mf-ips": "given-naive-bayes",
+        "mf-dr": "given-naive-bayes",
+        "mf-ips-nb": "naive-bayes",
+    }
+    assert res["params"]["mf-ips"]["propensity_model"] == "features"
+    with pytest.raises(ConfigError, match="propensity_model"):
+        run_p5(["mf-ips"], [0], tmp_path, progress=False, params={"mf-ips": {"propensity_model": "x"}})  # fmt: skip

@@ -9,6 +9,12 @@ As ``docs/BENCHMARKS.md`` P5 fixes it (design repo):
   the reported test: its first half (5% of the test) is the sample that gives ``P(y)`` for
   the Naive Bayes propensities, and the whole 10% is the **validation** set (early stopping
   and hyper-parameter choice). Nothing is tuned on the reported test (the other 90%).
+- Propensities: ``mf-ips-nb`` / ``mf-snips-nb`` / ``mf-dr-nb`` use the protocol's main
+  variant (Naive Bayes on the binary label, two values). ``mf-ips`` / ``mf-snips`` /
+  ``mf-dr`` use a per-pair variant: a logistic observation model on Coat's user x item
+  features fitted on the training log's observed-vs-unobserved cells (no labels), times the
+  Naive Bayes ratio P(r | o=1) / P(r) on the 1-5 rating value from the same 5% MAR sample;
+  without feature files they fall back to Naive Bayes on the label.
 - Training uses only ``train.ascii`` (the MNAR log); the held-out MAR labels are never
   trained on.
 - Metrics on the reported test: AUC = one ROC-AUC over all pooled pairs (ties averaged);
@@ -51,12 +57,31 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Model name -> DebiasedMF method.
-MODELS = {"mf": "naive", "mf-ips": "ips", "mf-snips": "snips", "mf-dr": "dr"}
+MODELS = {
+    "mf": "naive",
+    "mf-ips": "ips",
+    "mf-snips": "snips",
+    "mf-dr": "dr",
+    "mf-ips-nb": "ips",
+    "mf-snips-nb": "snips",
+    "mf-dr-nb": "dr",
+}
+
+_BACKBONE = {"bias": True, "learning_rate": 0.005, "weight_decay": 1e-3}
+#: Per-pair propensities: feature observation model x Naive Bayes on the rating value.
+_FEATURES = {"propensity_model": "features", "naive_bayes_on": "rating"}
 
 #: Hyper-parameters chosen on the validation part by ``benchmarks/bench_p5_coat.py``
 #: (mean validation AUC over seeds 0-4; see benchmarks/results/p5_coat.json).
+#: ``propensity_model`` ("naive-bayes" or "features") is read by :func:`evaluate_p5_model`.
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
-    name: {"bias": True, "learning_rate": 0.005, "weight_decay": 1e-3} for name in MODELS
+    "mf": _BACKBONE,
+    "mf-ips": {**_BACKBONE, **_FEATURES},
+    "mf-snips": {**_BACKBONE, **_FEATURES},
+    "mf-dr": {**_BACKBONE, **_FEATURES, "weight_decay": 3e-3, "imputation_weight_decay": 1e-4},
+    "mf-ips-nb": _BACKBONE,
+    "mf-snips-nb": _BACKBONE,
+    "mf-dr-nb": _BACKBONE,
 }
 _COMMON = {"n_factors": 4, "n_epochs": 300, "patience": 20, "batch_size": 128}
 
@@ -89,6 +114,8 @@ class P5Split:
     valid : the held-out 10% of MAR test pairs (validation).
     test : the reported 90% of the MAR test pairs.
     seed : int
+    user_features, item_features : ndarray of shape (n_users | n_items, d), optional
+        Side features (Coat's one-hot user/item attributes) for the feature propensities.
     """
 
     train: sp.csr_matrix
@@ -96,6 +123,8 @@ class P5Split:
     valid: sp.csr_matrix
     test: sp.csr_matrix
     seed: int
+    user_features: NDArray | None = None
+    item_features: NDArray | None = None
 
 
 def split_p5(
@@ -104,9 +133,12 @@ def split_p5(
     seed: int,
     propensity_fraction: float = 0.05,
     valid_fraction: float = 0.10,
+    user_features: ArrayLike | None = None,
+    item_features: ArrayLike | None = None,
 ) -> P5Split:
     """Hold a seeded ``valid_fraction`` of the MAR test out (its first
-    ``propensity_fraction`` of the test is the P(y) sample); see the module docstring."""
+    ``propensity_fraction`` of the test is the P(y) sample); see the module docstring.
+    ``user_features`` / ``item_features`` ride along for the feature propensities."""
     if not 0 < propensity_fraction <= valid_fraction < 1:
         msg = "need 0 < propensity_fraction <= valid_fraction < 1"
         raise ConfigError(msg)
@@ -127,6 +159,8 @@ def split_p5(
         part(perm[:n_valid]),
         part(perm[n_valid:]),
         int(seed),
+        None if user_features is None else np.asarray(user_features, np.float64),
+        None if item_features is None else np.asarray(item_features, np.float64),
     )
 
 
@@ -218,13 +252,15 @@ def make_p5_model(
     name: str, seed: int, *, threshold: float = 3, task: str = "binary", **params: Any
 ) -> Any:
     """The :class:`~lumenrec.models.debiased.DebiasedMF` behind model ``name`` (P5 defaults
-    from :data:`DEFAULT_PARAMS`, overridden by ``params``)."""
+    from :data:`DEFAULT_PARAMS`, overridden by ``params``; ``propensity_model`` is dropped:
+    :func:`evaluate_p5_model` builds the feature propensities)."""
     from lumenrec.models.debiased import DebiasedMF
 
     if name not in MODELS:
         msg = f"unknown P5 model {name!r}; valid: {', '.join(MODELS)}"
         raise ConfigError(msg)
     merged = {**_COMMON, **DEFAULT_PARAMS.get(name, {}), **params}
+    merged.pop("propensity_model", None)  # read by evaluate_p5_model
     return DebiasedMF(
         method=MODELS[name],
         task=task,
@@ -259,9 +295,26 @@ def evaluate_p5_model(
         plus ``valid_score`` (best validation AUC or -MSE), ``best_epoch``,
         ``propensity_source`` and ``fit_time``.
     """
-    model = make_p5_model(name, split.seed, threshold=threshold, task=task, **params)
+    params = {**DEFAULT_PARAMS.get(name, {}), **params}
+    prop_model = params.pop("propensity_model", "naive-bayes")
+    if prop_model not in ("naive-bayes", "features"):
+        msg = f"propensity_model must be 'naive-bayes' or 'features' (got {prop_model!r})"
+        raise ConfigError(msg)
+    given = None
     start = time.perf_counter()
-    model.fit(split.train, mar_sample=split.propensity_sample, valid=split.valid)
+    if prop_model == "features" and MODELS[name] != "naive":
+        if split.user_features is None or split.item_features is None:
+            log.info("P5 %s: no user/item features; Naive Bayes on the label instead", name)
+            params["naive_bayes_on"] = "label"
+        else:
+            from lumenrec.models._propensity import feature_propensities
+
+            given = feature_propensities(split.train, split.user_features, split.item_features)
+            params["propensity"] = "given-naive-bayes"
+    model = make_p5_model(name, split.seed, threshold=threshold, task=task, **params)
+    model.fit(
+        split.train, propensities=given, mar_sample=split.propensity_sample, valid=split.valid
+    )
     fit_time = time.perf_counter() - start
     users, items, ratings = _pairs(split.test if on == "test" else split.valid)
     if task == "binary":
@@ -301,7 +354,8 @@ def run_p5(
     Parameters
     ----------
     models : sequence of str
-        Names from :data:`MODELS` (``mf``, ``mf-ips``, ``mf-snips``, ``mf-dr``).
+        Names from :data:`MODELS` (``mf``, ``mf-ips``, ``mf-snips``, ``mf-dr`` and the
+        Naive-Bayes-only ``mf-ips-nb``, ``mf-snips-nb``, ``mf-dr-nb``).
     seeds : sequence of int
         Each seed draws its held-out MAR part and the model initialisation (>= 5 for the
         published comparison).
@@ -336,10 +390,11 @@ def run_p5(
     if not seeds:
         msg = "give at least one seed (5 or more for the published comparison)"
         raise ConfigError(msg)
-    data = load_coat(data_dir, side_files=False)
+    data = load_coat(data_dir, side_files=True)
     params = params or {}
     k = 5
-    splits = {s: split_p5(data.train, data.test, s) for s in seeds}
+    feats = {"user_features": data.user_features, "item_features": data.item_features}
+    splits = {s: split_p5(data.train, data.test, s, **feats) for s in seeds}
     per_seed: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
     jobs = [(n, s) for n in names for s in seeds]
     for name, seed in progress_bar(jobs, desc="P5", enabled=progress):

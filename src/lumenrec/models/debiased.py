@@ -42,7 +42,11 @@ from lumenrec.errors import DataError
 from lumenrec.models._debias_net import auc as _auc
 from lumenrec.models._debias_net import cells as _cells
 from lumenrec.models._debias_net import make_mf
-from lumenrec.models._propensity import naive_bayes_propensities, popularity_propensities
+from lumenrec.models._propensity import (
+    feature_propensities,
+    naive_bayes_propensities,
+    popularity_propensities,
+)
 from lumenrec.models._torch_train import import_torch, resolve_device, seeded_init
 from lumenrec.models.base import BaseRecommender
 from lumenrec.types import IndexArray, ScoreMatrix, Seed
@@ -50,7 +54,12 @@ from lumenrec.types import IndexArray, ScoreMatrix, Seed
 if TYPE_CHECKING:
     from lumenrec.data.dataset import Dataset
 
-__all__ = ["DebiasedMF", "naive_bayes_propensities", "popularity_propensities"]
+__all__ = [
+    "DebiasedMF",
+    "feature_propensities",
+    "naive_bayes_propensities",
+    "popularity_propensities",
+]
 
 log = logging.getLogger(__name__)
 
@@ -83,15 +92,25 @@ class DebiasedMF(BaseRecommender):
     patience : int, default 10
         With ``valid`` given to :meth:`fit`: stop after this many epochs without a better
         validation score (AUC, or −MSE for ratings) and keep the best epoch's weights.
-    propensity : {"auto", "given", "naive-bayes", "popularity"}, default "auto"
+    propensity : {"auto", "given", "naive-bayes", "given-naive-bayes", "popularity"}, default "auto"
         "auto": the ``propensities`` passed to fit, else Naive Bayes when a ``mar_sample`` is
-        passed, else popularity. Unused by ``method="naive"``.
+        passed, else popularity. "given-naive-bayes": the passed ``propensities`` are
+        label-free observation rates ``g_ui = P(o=1 | u, i)`` (e.g.
+        :func:`~lumenrec.models._propensity.feature_propensities`) and are multiplied by the
+        Naive Bayes ratio ``P(y | o=1) / P(y)`` from the ``mar_sample`` (capped at 1), so the
+        propensity varies per pair and per label. Unused by ``method="naive"``.
     propensity_clip : float, default 0.05
         Propensities below this are raised to it (bounds the weights at 1/clip).
+    naive_bayes_on : {"label", "rating"}, default "label"
+        What the Naive Bayes propensities condition on: the training label (binary task:
+        two values) or the raw stored rating value (e.g. 1-5 stars, so that a 1-star and a
+        2-star negative get different weights). The loss still uses the label.
     popularity_power : float, default 1.0
         Exponent of :func:`popularity_propensities`.
     imputation_learning_rate : float, optional
         DR's imputation model (default: ``learning_rate``).
+    imputation_weight_decay : float, optional
+        DR's imputation model (default: ``weight_decay``).
     unobserved_ratio : int, default 1
         DR: pairs of D drawn per observed pair in a step.
     device : str, default "cpu"
@@ -107,7 +126,7 @@ class DebiasedMF(BaseRecommender):
         Clipped propensity of each training pair (CSR order); ones for ``naive``.
     loss_history_, valid_history_ : ndarray of shape (n_epochs_run,), float64
     propensity_source_ : str
-        "none", "given", "naive-bayes" or "popularity".
+        "none", "given", "naive-bayes", "given-naive-bayes" or "popularity".
     best_epoch_ : int
     """
 
@@ -122,10 +141,12 @@ class DebiasedMF(BaseRecommender):
         "batch_size": Interval(int, 1),
         "n_epochs": Interval(int, 1),
         "patience": Interval(int, 0),
-        "propensity": Options(("auto", "given", "naive-bayes", "popularity")),
+        "propensity": Options(("auto", "given", "naive-bayes", "given-naive-bayes", "popularity")),
         "propensity_clip": Interval(float, 0.0, 1.0, low_open=True),
+        "naive_bayes_on": Options(("label", "rating")),
         "popularity_power": Interval(float, 0.0, low_open=True),
         "imputation_learning_rate": (None, Interval(float, 0.0, low_open=True)),
+        "imputation_weight_decay": (None, Interval(float, 0.0)),
         "unobserved_ratio": Interval(int, 1),
         "progress": (None, Options((True, False))),
     }
@@ -148,8 +169,10 @@ class DebiasedMF(BaseRecommender):
         patience: int = 10,
         propensity: str = "auto",
         propensity_clip: float = 0.05,
+        naive_bayes_on: str = "label",
         popularity_power: float = 1.0,
         imputation_learning_rate: float | None = None,
+        imputation_weight_decay: float | None = None,
         unobserved_ratio: int = 1,
         device: str = "cpu",
         random_state: Seed = None,
@@ -167,8 +190,10 @@ class DebiasedMF(BaseRecommender):
         self.patience = patience
         self.propensity = propensity
         self.propensity_clip = propensity_clip
+        self.naive_bayes_on = naive_bayes_on
         self.popularity_power = popularity_power
         self.imputation_learning_rate = imputation_learning_rate
+        self.imputation_weight_decay = imputation_weight_decay
         self.unobserved_ratio = unobserved_ratio
         self.device = device
         self.random_state = random_state
@@ -212,9 +237,14 @@ class DebiasedMF(BaseRecommender):
         return ratings.astype(np.float32)
 
     def _propensities(
-        self, users: NDArray, items: NDArray, labels: NDArray, shape: tuple[int, int]
+        self,
+        users: NDArray,
+        items: NDArray,
+        ratings: NDArray,
+        shape: tuple[int, int],
     ) -> tuple[NDArray[np.float64], str]:
-        given, mar, _ = self._inputs
+        given = self._inputs[0]
+        mar = self._inputs[1]
         if self.method == "naive":
             return np.ones(len(users)), "none"
         source = self.propensity
@@ -222,9 +252,9 @@ class DebiasedMF(BaseRecommender):
             source = (
                 "given" if given is not None else "naive-bayes" if mar is not None else "popularity"
             )
-        if source == "given":
+        if source in ("given", "given-naive-bayes"):
             if given is None:
-                msg = "propensity='given' needs fit(..., propensities=matrix)"
+                msg = f"propensity={source!r} needs fit(..., propensities=matrix)"
                 raise DataError(msg)
             mat = given.tocsr() if sp.issparse(given) else np.asarray(given, np.float64)
             if mat.shape != shape:
@@ -234,15 +264,30 @@ class DebiasedMF(BaseRecommender):
             if not (np.isfinite(p).all() and (p > 0).all() and (p <= 1).all()):
                 msg = "propensities must lie in (0, 1] at every observed pair"
                 raise DataError(msg)
-            return p, "given"
+            if source == "given":
+                return p, "given"
+            ratio = self._naive_bayes(ratings, shape) * (shape[0] * shape[1] / len(users))
+            return np.minimum(p * ratio, 1.0), "given-naive-bayes"
         if source == "naive-bayes":
-            if mar is None:
-                msg = "propensity='naive-bayes' needs fit(..., mar_sample=ratings of random pairs)"
-                raise DataError(msg)
-            mar_labels = self._labels(_cells(mar, shape, "mar_sample")[2])
-            p, _ = naive_bayes_propensities(labels, mar_labels, shape[0] * shape[1])
-            return p, "naive-bayes"
+            return self._naive_bayes(ratings, shape), "naive-bayes"
         return popularity_propensities(items, *shape, self.popularity_power), "popularity"
+
+    def _naive_bayes(self, ratings: NDArray, shape: tuple[int, int]) -> NDArray[np.float64]:
+        """Naive Bayes ``p(o=1 | y)`` of each training pair (``y`` per ``naive_bayes_on``)."""
+        mar = self._inputs[1]
+        if mar is None:
+            msg = (
+                f"propensity={self.propensity!r} needs fit(..., mar_sample=ratings of random "
+                "pairs) for the Naive Bayes P(y)"
+            )
+            raise DataError(msg)
+        mar_ratings = _cells(mar, shape, "mar_sample")[2]
+        if self.naive_bayes_on == "rating":
+            obs, sample = ratings, mar_ratings
+        else:
+            obs, sample = self._labels(ratings), self._labels(mar_ratings)
+        p, _ = naive_bayes_propensities(obs, sample, shape[0] * shape[1])
+        return p
 
     def _fit(
         self, user_items: sp.csr_matrix, rng: np.random.Generator, data: Dataset | None
@@ -252,7 +297,7 @@ class DebiasedMF(BaseRecommender):
         shape = user_items.shape
         users, items, ratings = _cells(user_items, shape, "data")
         labels = self._labels(ratings)
-        p, self.propensity_source_ = self._propensities(users, items, labels, shape)
+        p, self.propensity_source_ = self._propensities(users, items, ratings, shape)
         p = np.maximum(p, self.propensity_clip)
         self.propensities_ = p.astype(np.float32)
         valid = self._inputs[2]
@@ -265,7 +310,12 @@ class DebiasedMF(BaseRecommender):
             pred.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
         imp_lr = self.imputation_learning_rate or self.learning_rate
-        opt_imp = torch.optim.Adam(imp.parameters(), lr=imp_lr, weight_decay=self.weight_decay)
+        imp_wd = (
+            self.weight_decay
+            if self.imputation_weight_decay is None
+            else self.imputation_weight_decay
+        )
+        opt_imp = torch.optim.Adam(imp.parameters(), lr=imp_lr, weight_decay=imp_wd)
         t = {
             "u": torch.from_numpy(users).to(device),
             "i": torch.from_numpy(items).to(device),

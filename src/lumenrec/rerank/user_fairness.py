@@ -21,6 +21,14 @@ offset that removes a given fraction of the expected gap, from the hold-out gain
 Consequence worth knowing: with a fraction ``a`` of advantaged users, removing a gap ``Δ``
 this way costs about ``a · Δ`` of overall NDCG (e.g. 5% active users: halving a gap of
 0.24 costs ~0.006). Test labels are never used.
+
+The only way around that bound is to *raise* the disadvantaged users' NDCG, which the base
+ranking already maximises under the hit-rate model. ``user_fair_rerank(prior=...,
+prior_weight=...)`` tries it anyway with a second label-free signal: each disadvantaged
+user's candidates are re-ordered by ``z(score) + prior_weight · z(prior)`` (per-user
+standardised over the finite candidates), the prior being e.g. item popularity or an
+ItemKNN score of the same candidates, its weight chosen on the tuning hold-out
+(:func:`blend_order` is that re-ordering).
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from lumenrec.errors import ConfigError, DataError
 
-__all__ = ["RankGains", "offset_for_gap", "rank_gains", "user_fair_rerank"]
+__all__ = ["RankGains", "blend_order", "offset_for_gap", "rank_gains", "user_fair_rerank"]
 
 
 @dataclass(frozen=True)
@@ -153,6 +161,48 @@ def offset_for_gap(gains: RankGains, k: int, reduction: float) -> float:
     return hi
 
 
+def _row_z(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per-row standardisation over the finite entries; non-finite entries become -inf."""
+    finite = np.isfinite(x)
+    n = np.maximum(finite.sum(axis=1, keepdims=True), 1)
+    filled = np.where(finite, x, 0.0)
+    mean = filled.sum(axis=1, keepdims=True) / n
+    var = (np.where(finite, x - mean, 0.0) ** 2).sum(axis=1, keepdims=True) / n
+    z = (filled - mean) / np.where(var > 0, np.sqrt(var), 1.0)
+    return np.where(finite, z, -np.inf)
+
+
+def blend_order(scores: ArrayLike, prior: ArrayLike, weight: float) -> NDArray[np.int64]:
+    """Candidate order (per row) by ``z(scores) + weight · z(prior)``.
+
+    Parameters
+    ----------
+    scores, prior : ndarray of shape (n_users, n_candidates), float
+        Base scores of the candidates and a second label-free signal for the same cells;
+        non-finite base scores (padding) sort last.
+    weight : float
+        Weight of the prior, ``>= 0`` (0 keeps the base order).
+
+    Returns
+    -------
+    ndarray of shape (n_users, n_candidates), int64
+        Column indices, best first (stable: ties keep the base order).
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    q = np.asarray(prior, dtype=np.float64)
+    if s.ndim != 2 or q.shape != s.shape:
+        msg = f"prior must have the shape of scores {s.shape} (got {q.shape})"
+        raise DataError(msg)
+    if not np.isfinite(weight) or weight < 0:
+        msg = f"prior_weight must be a finite number >= 0 (got {weight!r})"
+        raise ConfigError(msg)
+    zs = _row_z(s)
+    zq = _row_z(np.where(np.isfinite(s), q, np.nan))  # standardised over the real candidates
+    zq = np.where(np.isfinite(zq), zq, 0.0)  # a missing prior counts as average
+    blended = np.where(np.isfinite(zs), zs + float(weight) * zq, -np.inf)
+    return np.argsort(-blended, axis=1, kind="stable")
+
+
 def user_fair_rerank(
     items: ArrayLike,
     scores: ArrayLike,
@@ -161,6 +211,8 @@ def user_fair_rerank(
     *,
     offset: float = 0.0,
     priority: ArrayLike | None = None,
+    prior: ArrayLike | None = None,
+    prior_weight: float = 0.0,
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """Re-rank a batch: advantaged users' lists slide down their own ranking by ``offset``.
 
@@ -180,12 +232,19 @@ def user_fair_rerank(
         ``floor(offset)`` or ``floor(offset) + 1`` so that the group mean is ``offset``.
     priority : ndarray of shape (n_users,), optional
         Who takes the larger offset first (highest first); default the summed top-k scores.
+    prior : ndarray of shape (n_users, n_candidates), optional
+        A label-free second signal for each candidate (popularity, an ItemKNN score, ...).
+        With ``prior_weight > 0`` the disadvantaged users' top ``k`` is taken by
+        :func:`blend_order` instead of by score.
+    prior_weight : float, default 0
+        Weight of ``prior`` for the disadvantaged users (chosen on a hold-out).
 
     Returns
     -------
     items : ndarray of shape (n_users, k), int64
     scores : ndarray of shape (n_users, k), float64
-        Disadvantaged users keep their top ``k`` unchanged.
+        The base scores of the returned items. Disadvantaged users keep their top ``k``
+        unchanged unless a prior is blended in.
     """
     cand, adv = _check_inputs(items, advantaged, k)
     score = np.asarray(scores, dtype=np.float64)
@@ -213,5 +272,13 @@ def user_fair_rerank(
         offsets[members] = low
         offsets[order[:n_up]] = min(low + 1, max_offset)
     cols = offsets[:, None] + np.arange(k)[None, :]
+    if prior is not None:
+        q = np.asarray(prior, dtype=np.float64)
+        if q.shape != cand.shape:
+            msg = f"prior has shape {q.shape} but items has {cand.shape}"
+            raise DataError(msg)
+        dis = np.flatnonzero(~adv)
+        order = blend_order(score[dis], q[dis], prior_weight)  # also checks the weight
+        cols[dis] = order[:, :k]
     rows = np.arange(cand.shape[0])[:, None]
     return cand[rows, cols], score[rows, cols]

@@ -243,7 +243,7 @@ def env_part(
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default="1,2,3,4,5")
-    ap.add_argument("--bandit-rounds", type=int, default=20_000)
+    ap.add_argument("--bandit-rounds", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=3_000)
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--warm-n", type=int, default=20_000)

@@ -92,21 +92,14 @@ def history_attribution(
     list of Attribution, one per item (empty contributions when the history is empty)
     """
     items = np.asarray(items, dtype=np.int32)
-    kind = _EXACT.get(type(model).__name__)
     if history is None and user is None:
         return [Attribution(np.empty(0, np.int32), np.empty(0), "none") for _ in items]
-    if kind is not None and all(i < _width(model) for i in items):
-        row = _exact_row(model, history, user)
-        if row.nnz == 0:
-            return [Attribution(np.empty(0, np.int32), np.empty(0), kind) for _ in items]
-        if hasattr(model, "explain_many"):  # one factorisation for every item (ALS)
-            cols, rows = model.explain_many(row, items)
-            pairs = [(cols, r) for r in rows]
-        else:
-            pairs = [model.explain_contributions(row, int(item)) for item in items]
+    found = contribution_matrix(model, items, history=history, user=user)
+    if found is not None:
+        kind, cols, matrix = found
         out = []
-        for cited, contrib in pairs:
-            cited, contrib = _sorted(np.asarray(cited), np.asarray(contrib))
+        for contrib in matrix:
+            cited, contrib = _sorted(cols, contrib)
             out.append(Attribution(cited, contrib, kind, float(contrib.sum())))
         return out
     row = history if history is not None else _served_row(model, int(user))
@@ -128,6 +121,56 @@ def _served_row(model: Any, user: int) -> sp.csr_matrix:
     if weights is not None and others and all(getattr(c, "binarize", False) for c in others):
         return weights[user]
     return model.seen_[user]
+
+
+def contribution_matrix(
+    model: Any,
+    items: IndexArray,
+    *,
+    history: sp.csr_matrix | None = None,
+    user: int | None = None,
+) -> tuple[str, IndexArray, NDArray[np.float64]] | None:
+    """All exact contributions at once, for models with an exact decomposition.
+
+    Parameters
+    ----------
+    model : fitted Recommender
+    items : ndarray of shape (m,), int
+    history, user
+        As in :func:`history_attribution`.
+
+    Returns
+    -------
+    (method, history_items, contributions) or None
+        ``history_items`` of shape (h,), int32, in column order; ``contributions`` of shape
+        (m, h), float64, row ``j`` summing to ``items[j]``'s score. None when the model has no
+        exact decomposition (use occlusion).
+    """
+    kind = _EXACT.get(type(model).__name__)
+    items = np.asarray(items, dtype=np.int32)
+    if kind is None or (history is None and user is None):
+        return None
+    if len(items) and int(items.max()) >= _width(model):
+        return None
+    row = _exact_row(model, history, user)
+    cols = row.indices.astype(np.int32)
+    if row.nnz == 0:
+        return kind, cols, np.zeros((len(items), 0))
+    if hasattr(model, "explain_many"):  # ALS: one factorisation for every item
+        cols, matrix = model.explain_many(row, items)
+        return kind, np.asarray(cols, np.int32), np.asarray(matrix, np.float64)
+    if kind == "exact" and hasattr(model, "_weights"):  # EASE, ItemKNN: x_uj * W_ji
+        values = np.sign(row.data) if getattr(model, "binarize", False) else row.data
+        weights = model._weights(items)
+        block = weights[cols]
+        block = block.toarray() if sp.issparse(block) else np.asarray(block)
+        return kind, cols, (values.astype(np.float64)[:, None] * block.astype(np.float64)).T
+    if hasattr(model, "item_embeddings_"):  # the content profile
+        emb = model.item_embeddings_.astype(np.float64)
+        w = row.data.astype(np.float64)
+        norm = max(float(np.linalg.norm(w @ emb[cols])), float(np.finfo(np.float32).tiny))
+        return kind, cols, (w[:, None] * (emb[cols] @ emb[items].T)).T / norm
+    return None
 
 
 def _width(model: Any) -> int:

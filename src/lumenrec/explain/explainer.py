@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from lumenrec.explain.attribution import Attribution, history_attribution
+from lumenrec.explain.attribution import Attribution, contribution_matrix, history_attribution
 from lumenrec.explain.base import Evidence, Reason, SentenceGenerator, TemplateSentences
 from lumenrec.explain.text_match import item_phrases, nearest_phrases
 
@@ -124,17 +124,22 @@ class Explainer:
             and (r == "cf" or (r == "text" and type(self.model).__name__ in _TEXT_MODELS))
         ]
         if hist_pos:
-            attrs = history_attribution(
-                self.model,
-                np.array([items[p] for p in hist_pos], np.int32),
-                history=history,
-                user=user,
-                max_occlusion=self.max_occlusion,
-            )
-            for p, attr in zip(hist_pos, attrs, strict=True):
-                if attr.items.size:
-                    kind = "text" if routes[p] == "text" else "history"
-                    reasons[p] = self._history_reason(kind, routes[p], attr)
+            chosen = np.array([items[p] for p in hist_pos], np.int32)
+            found = contribution_matrix(self.model, chosen, history=history, user=user)
+            if found is not None:  # exact models: every item's terms in one matrix
+                self._exact_reasons(found, hist_pos, routes, reasons)
+            else:
+                attrs = history_attribution(
+                    self.model,
+                    chosen,
+                    history=history,
+                    user=user,
+                    max_occlusion=self.max_occlusion,
+                )
+                for p, attr in zip(hist_pos, attrs, strict=True):
+                    if attr.items.size:
+                        kind = "text" if routes[p] == "text" else "history"
+                        reasons[p] = self._history_reason(kind, routes[p], attr)
         for p, item in enumerate(items):
             if reasons[p] is None and routes[p] == "text":
                 if has_history:
@@ -145,6 +150,34 @@ class Explainer:
             if reasons[p] is None:
                 reasons[p] = self._popular_reason(item, routes[p])
         return [self._with_sentence(r, items[p]) for p, r in enumerate(reasons)]  # type: ignore[arg-type]
+
+    def _exact_reasons(
+        self,
+        found: tuple[str, np.ndarray, np.ndarray],
+        positions: list[int],
+        routes: list[str],
+        reasons: list[Reason | None],
+    ) -> None:
+        """Reasons from a (items x history) contribution matrix, top terms taken at once."""
+        method, cols, matrix = found
+        if matrix.shape[1] == 0:
+            return
+        top = min(self.top, matrix.shape[1])
+        # stable on -contribution: ties keep column order (lower item index first)
+        order = np.argsort(-matrix, axis=1, kind="stable")[:, :top]
+        positive = np.where(matrix > 0, matrix, 0.0).sum(axis=1)
+        absolute = np.abs(matrix).sum(axis=1)
+        total = np.where(positive > 0, positive, np.where(absolute > 0, absolute, 1.0))
+        sums = matrix.sum(axis=1)
+        n_ids = len(self.item_ids)
+        for j, p in enumerate(positions):
+            evidence = []
+            for o in order[j]:
+                c, value = int(cols[o]), float(matrix[j, o])
+                item_id = self.item_ids[c] if c < n_ids else None
+                evidence.append(Evidence("item", self.label(c), value, value / total[j], item_id))
+            kind = "text" if routes[p] == "text" else "history"
+            reasons[p] = Reason(kind, routes[p], method, tuple(evidence), "", float(sums[j]))
 
     def _history_reason(self, kind: str, route: str, attr: Attribution) -> Reason:
         positive = attr.contributions[attr.contributions > 0].sum()
@@ -207,6 +240,6 @@ class Explainer:
         return Reason("popular", route, "popularity", evidence)
 
     def _with_sentence(self, reason: Reason, item: int) -> Reason:
-        from dataclasses import replace
-
-        return replace(reason, sentence=self.sentences(reason, self.label(item)))
+        r = reason
+        sentence = self.sentences(r, self.label(item))
+        return Reason(r.kind, r.route, r.method, r.evidence, sentence, r.explained_score, r.notes)

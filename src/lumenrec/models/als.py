@@ -378,12 +378,22 @@ class ImplicitALS(BaseRecommender):
             Row ``j``: the terms of ``items[j]``'s fold-in score.
         """
         check_is_fitted(self)
-        hist = self._histories(history_row)
-        if hist.shape[0] != 1:
-            msg = f"history_row must be a single row (got {hist.shape[0]} rows)"
-            raise DataError(msg)
+        row = history_row
+        if (  # the serving path hands a canonical one-row CSR: no copy, no re-validation
+            sp.isspmatrix_csr(row)
+            and row.shape == (1, self.n_items_)
+            and row.has_canonical_format
+            and (not row.nnz or (np.isfinite(row.data).all() and (row.data != 0).all()))
+        ):
+            cols = row.indices.astype(np.int32)
+            vals = np.sign(row.data).astype(np.float32) if self.binarize else row.data
+        else:
+            hist = self._histories(history_row)
+            if hist.shape[0] != 1:
+                msg = f"history_row must be a single row (got {hist.shape[0]} rows)"
+                raise DataError(msg)
+            cols, vals = hist.indices.astype(np.int32), hist.data
         targets = self._check_indices(np.asarray(items), self.n_items_, "items")
-        cols, vals = hist.indices.astype(np.int32), hist.data
         y = self.item_factors_
         a, _ = user_system(cols, vals, y, self._item_gram(), self.alpha)
         weighted = scipy.linalg.cho_solve(

@@ -168,7 +168,7 @@ def test_s10_internal_errors_hide_details(client, monkeypatch, caplog):
         msg = "SELECT * FROM events WHERE path='/srv/secret.py'"
         raise RuntimeError(msg)
 
-    monkeypatch.setattr(client.app.state.service, "recommend", boom)
+    monkeypatch.setattr(client.app.state.service, "recommend_json", boom)
     with caplog.at_level(logging.ERROR, logger="lumenrec"):
         r = client.get("/recommend/u1")
     assert r.status_code == 500

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Security
@@ -14,16 +13,7 @@ from lumenrec.serving.service import Service
 
 __all__ = ["ServiceDep", "WriteAccess", "fast_json", "get_service", "require_write"]
 
-try:
-    import orjson
-
-    def _dumps(body: Any) -> bytes:
-        return orjson.dumps(body)
-
-except ImportError:  # orjson is optional: the standard library gives the same JSON
-
-    def _dumps(body: Any) -> bytes:
-        return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+from lumenrec.serving._json import dumps as _dumps
 
 
 def fast_json(body: Any, status_code: int = 200) -> Response:

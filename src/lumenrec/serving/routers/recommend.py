@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from lumenrec.serving.routers._deps import ServiceDep, fast_json
+from lumenrec.serving.routers._deps import ServiceDep
 from lumenrec.serving.schemas import (
     K_MAX,
     ExplainOut,
@@ -80,9 +80,8 @@ def recommend(
     # the hot path: the service builds exactly the documented shape, so it is serialised
     # directly (orjson when installed) instead of being validated again by the response model
     spec = rerank_spec(rerank, diversity, calibration, fairness)
-    return fast_json(
-        service.recommend(user_id, k, list(exclude or []), strict, spec, explain, explore)
-    )
+    body = service.recommend_json(user_id, k, list(exclude or []), strict, spec, explain, explore)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/explain/{user_id}/{item_id}", response_model=ExplainOut)

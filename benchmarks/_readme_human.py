@@ -246,6 +246,23 @@ def _p7(results: Path, repo: Path) -> list[str]:
     return out
 
 
+def _federated(results: Path, repo: Path) -> list[str]:
+    res = _load(results / "federated_ml-100k.json")
+    if res is None:
+        return []
+    sm = res["summary"]
+    return [
+        "**Federated BPR with Flower (FedAvg, one client per user), ML-100K P1** — "
+        f"`benchmarks/results/federated_ml-100k.json`: NDCG@10 {sm['federated_ndcg@10']:.4f} "
+        f"federated vs {sm['central_ndcg@10']:.4f} centralised (ratio {sm['ratio_mean']:.3f}, "
+        f"min {sm['ratio_min']:.3f} over seeds; goal ≥ 0.95: "
+        f"{'met' if sm['goal_met'] else 'not met'}); {sm['rounds']} rounds × {sm['clients']} "
+        f"clients, {sm['bytes_per_round'] / 1e6:.0f} MB per round "
+        f"({sm['bytes_total_training'] / 1e9:.1f} GB for training).",
+        "",
+    ]
+
+
 def human_sections(results: Path, repo: Path) -> list[str]:
     """Markdown lines for P5, P6, P8, P9 and the bandit benchmark (absent JSON: left out)."""
     return [
@@ -255,4 +272,5 @@ def human_sections(results: Path, repo: Path) -> list[str]:
         *_p8(results, repo),
         *_p9(results, repo),
         *_p7(results, repo),
+        *_federated(results, repo),
     ]

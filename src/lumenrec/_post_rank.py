@@ -129,18 +129,19 @@ def finish_list(
         reasons = pipeline.explainer().explain(
             items, routes, user=picked.user, history=picked.history, profile_text=picked.profile
         )
+        explainer = pipeline.explainer()
+
+        def restate(reason: Any, **changes: Any) -> Any:
+            """The reason with ``changes`` and its sentence written again for them."""
+            changed = replace(reason, **changes)
+            return replace(changed, sentence=explainer.sentences(changed, ""))
+
         if picked.setting:
-            reasons = [replace(r, method="setting", evidence=()) for r in reasons]
-            reasons = [replace(r, sentence=pipeline.explainer().sentences(r, "")) for r in reasons]
+            reasons = [restate(r, method="setting", evidence=()) for r in reasons]
         if served is not None:
+            note = f"explored by {served['policy']}"
             reasons = [
-                replace(r, kind="exploration", notes=(*r.notes, f"explored by {served['policy']}"))
-                if flag
-                else r
-                for r, flag in zip(reasons, served["exploratory"], strict=True)
-            ]
-            reasons = [
-                replace(r, sentence=pipeline.explainer().sentences(r, "")) if flag else r
+                restate(r, kind="exploration", notes=(*r.notes, note)) if flag else r
                 for r, flag in zip(reasons, served["exploratory"], strict=True)
             ]
         for entry, reason in zip(listing, reasons, strict=True):

@@ -117,6 +117,7 @@ def _trained_on(model_dir: Path, user_id: str) -> dict[str, Any]:
 users_app.command("delete", help=DELETE_HELP)(delete_user_command)
 
 
+NEW_KEY_ENV = "LUMENREC_PSEUDONYM_NEW_KEY"
 REKEY_HELP = "\n\n".join(
     [
         "Re-key pseudonymised user ids: every listed user's pseudonym under the old HMAC key "
@@ -146,7 +147,7 @@ def rekey_command(
 
     configure_logging(verbose, quiet)
     with cli_errors(debug):
-        from lumenrec.privacy.ids import KEY_ENV, Pseudonymizer
+        from lumenrec.privacy.ids import Pseudonymizer
 
         try:
             from lumenrec.serving.rekey import rekey
@@ -155,7 +156,7 @@ def rekey_command(
         if not ids.is_file():
             msg = f"--ids {ids} does not exist (one external user id per line)"
             raise ConfigError(msg)
-        new_key = os.environ.get(f"{KEY_ENV.removesuffix('_KEY')}_NEW_KEY", "")
+        new_key = os.environ.get(NEW_KEY_ENV, "")
         if not new_key.strip():
             msg = "set LUMENREC_PSEUDONYM_NEW_KEY to the new key (and LUMENREC_PSEUDONYM_KEY to the old)"
             raise ConfigError(msg)

@@ -156,21 +156,9 @@ def contribution_matrix(
     cols = row.indices.astype(np.int32)
     if row.nnz == 0:
         return kind, cols, np.zeros((len(items), 0))
-    if hasattr(model, "explain_many"):  # ALS: one factorisation for every item
-        cols, matrix = model.explain_many(row, items)
-        return kind, np.asarray(cols, np.int32), np.asarray(matrix, np.float64)
-    if kind == "exact" and hasattr(model, "_weights"):  # EASE, ItemKNN: x_uj * W_ji
-        values = np.sign(row.data) if getattr(model, "binarize", False) else row.data
-        weights = model._weights(items)
-        block = weights[cols]
-        block = block.toarray() if sp.issparse(block) else np.asarray(block)
-        return kind, cols, (values.astype(np.float64)[:, None] * block.astype(np.float64)).T
-    if hasattr(model, "item_embeddings_"):  # the content profile
-        emb = model.item_embeddings_.astype(np.float64)
-        w = row.data.astype(np.float64)
-        norm = max(float(np.linalg.norm(w @ emb[cols])), float(np.finfo(np.float32).tiny))
-        return kind, cols, (w[:, None] * (emb[cols] @ emb[items].T)).T / norm
-    return None
+    # every exact model decomposes a list's scores in one call (ALS: one factorisation)
+    cols, matrix = model.explain_many(row, items)
+    return kind, np.asarray(cols, np.int32), np.asarray(matrix, np.float64)
 
 
 def _width(model: Any) -> int:

@@ -93,16 +93,36 @@ class ItemItemRecommender(BaseRecommender):
         contributions : ndarray of shape (h,), float64
             Their contributions; ``contributions.sum()`` equals the item's score.
         """
+        hist_items, contrib = self.explain_many(user_history_row, np.asarray([item]))
+        order = np.lexsort((hist_items, -contrib[0]))
+        return hist_items[order], contrib[0][order]
+
+    def explain_many(
+        self, user_history_row: Any, items: Any
+    ) -> tuple[IndexArray, NDArray[np.float64]]:
+        """:meth:`explain_contributions` for several items at once, in column order.
+
+        Parameters
+        ----------
+        user_history_row : sparse matrix of shape (1, n_items_) or array-like of shape (n_items_,)
+        items : array-like of shape (m,), int
+
+        Returns
+        -------
+        history_items : ndarray of shape (h,), int32
+            The history items, in column order.
+        contributions : ndarray of shape (m, h), float64
+            Row ``j`` sums to the score of ``items[j]``.
+        """
         check_is_fitted(self)
         row = user_history_row if sp.issparse(user_history_row) else np.atleast_2d(user_history_row)
         hist = self._check_history(row)
         if hist.shape[0] != 1:
             msg = f"user_history_row must be a single row (got {hist.shape[0]} rows)"
             raise DataError(msg)
-        i = self._check_indices(item, self.n_items_, "item")[:1]
-        column = self._weights(i)
-        column = column.toarray() if sp.issparse(column) else np.asarray(column)
+        it = self._check_indices(items, self.n_items_, "items")
         hist_items = hist.indices.astype(np.int32)
-        contrib = hist.data.astype(np.float64) * column[hist_items, 0].astype(np.float64)
-        order = np.lexsort((hist_items, -contrib))
-        return hist_items[order], contrib[order]
+        block = self._weights(it)[hist_items]
+        block = block.toarray() if sp.issparse(block) else np.asarray(block)
+        values = hist.data.astype(np.float64)[:, None]
+        return hist_items, (values * block.astype(np.float64)).T

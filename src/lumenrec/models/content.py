@@ -171,6 +171,19 @@ class ContentRecommender(BaseRecommender):
             By descending contribution (ties: lower index first).
         contributions : ndarray of shape (h,), float64
         """
+        cols, contrib = self.explain_many(history_row, np.asarray([item]))
+        order = np.lexsort((cols, -contrib[0]))
+        return cols[order], contrib[0][order]
+
+    def explain_many(self, history_row: Any, items: Any) -> tuple[IndexArray, np.ndarray]:
+        """:meth:`explain_contributions` for several items at once, in column order.
+
+        Returns
+        -------
+        history_items : ndarray of shape (h,), int32
+        contributions : ndarray of shape (m, h), float64
+            Row ``j`` sums to the fold-in score of ``items[j]``.
+        """
         from lumenrec._params import check_is_fitted
 
         check_is_fitted(self)
@@ -178,14 +191,13 @@ class ContentRecommender(BaseRecommender):
         if row.shape[0] != 1 or row.shape[1] > self.item_embeddings_.shape[0]:
             msg = f"history_row must be one row of at most {self.n_items_} items (got {row.shape})"
             raise DataError(msg)
-        i = self._check_indices(np.asarray([item]), self.item_embeddings_.shape[0], "item")[0]
+        it = self._check_indices(np.asarray(items), self.item_embeddings_.shape[0], "items")
         row.sum_duplicates()
         cols, w = row.indices.astype(np.int32), row.data.astype(np.float64)
         emb = self.item_embeddings_.astype(np.float64)
         norm = np.linalg.norm(w @ emb[cols]) if len(cols) else 0.0
-        contrib = w * (emb[cols] @ emb[i]) / max(norm, np.finfo(np.float32).tiny)
-        order = np.lexsort((cols, -contrib))
-        return cols[order], contrib[order]
+        terms = w[:, None] * (emb[cols] @ emb[it].T) / max(norm, np.finfo(np.float32).tiny)
+        return cols, terms.T
 
     def score_texts(self, texts: Sequence[str], items: IndexArray | None = None) -> ScoreMatrix:
         """Scores for users described only by text (cold users with a profile)."""

@@ -53,6 +53,7 @@ MAKERS = {
     "ease-values": lambda: EASE(regularization=5.0, binarize=False),
     "knn-gram": lambda: ItemKNN(n_neighbors=8, keep_gram=True),
     "knn-gram-norm": lambda: ItemKNN(n_neighbors=5, keep_gram=True, normalize=True, shrinkage=2.0),
+    "knn-gram-values": lambda: ItemKNN(n_neighbors=8, keep_gram=True, binarize=False),
     "knn-refit": lambda: ItemKNN(n_neighbors=8),
     "knn-bm25": lambda: ItemKNN(n_neighbors=8, similarity="bm25"),
 }
@@ -62,7 +63,7 @@ MAKERS = {
 def test_forget_equals_retrain(planted, name):
     make = MAKERS[name]
     x = planted.copy()
-    if name == "ease-values":
+    if name.endswith("-values"):
         x.data = (1 + np.arange(x.nnz) % 5).astype(np.float32)
     model = make().fit(x)
     forgotten = np.array([3, 17, 200])
@@ -72,9 +73,12 @@ def test_forget_equals_retrain(planted, name):
         assert abs(model.similarity_ - ref.similarity_).max() <= TOL
 
 
-@pytest.mark.parametrize("name", ["ease", "knn-gram", "knn-gram-norm", "pop"])
+@pytest.mark.parametrize("name", ["ease", "knn-gram", "knn-gram-norm", "knn-gram-values", "pop"])
 def test_hundred_erasures_in_a_row(planted, name):
     make = MAKERS[name]
+    if name.endswith("-values"):
+        planted = planted.copy()
+        planted.data = (1 + np.arange(planted.nnz) % 5).astype(np.float32)
     model = make().fit(planted)
     rng = np.random.default_rng(0)
     ids = np.arange(planted.shape[0])
@@ -125,6 +129,61 @@ def test_als_is_the_exact_item_halfstep(planted):
     ref.user_factors_ = kept
     ref.item_factors_ = ref.item_halfstep()
     np.testing.assert_allclose(model.item_factors_, ref.item_factors_, atol=1e-6)
+
+
+def _warm_reference(model):
+    """Scores of the exact item half-step against the model's own remaining users."""
+    return model.user_factors_ @ model.item_halfstep().T
+
+
+def test_als_downdates_stay_exact_over_many_erasures_and_a_reload(planted, tmp_path):
+    model = ImplicitALS(n_factors=8, n_epochs=4, random_state=0).fit(planted)
+    model.forget_users([3])  # prepares the inverses, then downdates
+    assert model.item_inverses_.shape == (planted.shape[1], 8, 8)
+    np.testing.assert_allclose(
+        model.score(np.arange(model.n_users_)), _warm_reference(model), atol=1e-5
+    )
+    for _ in range(15):
+        model.forget_users([0])
+    model.save(tmp_path / "als")
+    loaded = ImplicitALS.load(tmp_path / "als")
+    np.testing.assert_array_equal(loaded.item_inverses_, model.item_inverses_)
+    for _ in range(15):
+        loaded.forget_users([1, 7])
+    assert loaded.n_users_ == planted.shape[0] - 46
+    np.testing.assert_allclose(
+        loaded.score(np.arange(loaded.n_users_)), _warm_reference(loaded), atol=1e-5
+    )
+
+
+def test_als_downdate_with_disliked_values(planted):
+    x = planted.toarray().astype(np.float32)
+    x[x > 0] = np.where(np.arange((x > 0).sum()) % 4 == 0, -2.0, 3.0)
+    model = ImplicitALS(n_factors=6, n_epochs=3, binarize=False, random_state=1).fit(x)
+    for _ in range(5):
+        model.forget_users([2, 11])
+    np.testing.assert_allclose(
+        model.score(np.arange(model.n_users_)), _warm_reference(model), atol=1e-5
+    )
+
+
+def test_als_corrupt_unlearning_state_is_resolved_from_scratch(planted, caplog):
+    model = ImplicitALS(n_factors=8, n_epochs=4, random_state=0).fit(planted)
+    model.prepare_unlearning()
+    model.item_inverses_[:] = 0.0
+    model.item_inverses_[:, 0] = 1e6  # 1 − c·s ≤ 0 for any user with a non-zero first factor
+    model.forget_users([4])
+    assert "re-solving the item half-step" in caplog.text
+    np.testing.assert_allclose(
+        model.score(np.arange(model.n_users_)), _warm_reference(model), atol=1e-5
+    )
+
+
+def test_refit_drops_the_unlearning_state(planted):
+    model = ImplicitALS(n_factors=8, n_epochs=2, random_state=0).fit(planted)
+    model.prepare_unlearning()
+    model.fit(planted)
+    assert model.item_inverses_ is None and model._get_files() == {}
 
 
 def test_hybrid_and_pending_models(planted):

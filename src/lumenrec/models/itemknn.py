@@ -220,14 +220,17 @@ class ItemKNN(ItemItemRecommender):
             return
         if not (gram.flags.c_contiguous and gram.flags.writeable):
             gram = np.array(gram, dtype=np.float32, order="C")
-        self.similarity_ = knn_downdate(
+        kept = self.__dict__.get("_neighbours")  # the row-major lists of the last erasure
+        self.similarity_, neighbours = knn_downdate(
             self.similarity_,
             gram,
             removed_rows(self, idx),
             n_neighbors=int(self.n_neighbors),
             shrinkage=float(self.shrinkage),
             normalize=bool(self.normalize),
+            neighbours=kept[1] if kept is not None and kept[0] is self.similarity_ else None,
         )
+        self._neighbours = (self.similarity_, neighbours)
         self.gram_ = gram
         finish_forget(self, idx)
 

@@ -25,8 +25,15 @@ from numpy.typing import NDArray
 from scipy.linalg import blas
 
 from lumenrec.errors import FitError
+from lumenrec.models._kernels.knn_unlearn import (
+    assemble_lists,
+    count_entrants,
+    list_thresholds,
+    merge_lists,
+    rebuild_lists,
+)
 
-__all__ = ["ease_downdate", "knn_downdate", "topk_dense_rows"]
+__all__ = ["ease_downdate", "knn_downdate"]
 
 #: Relative margin under a list's smallest kept value within which a touched item counts as
 #: a possible entrant (covers float32 rounding of the stored values; ties must be rebuilt).
@@ -90,35 +97,6 @@ def ease_downdate(
     return new_diag
 
 
-def topk_dense_rows(values: NDArray[np.float64], k: int) -> NDArray[np.bool_]:
-    """Which entries ``ItemKNN``'s pruning keeps in each row of a dense block.
-
-    Non-zero entries only; rows with more than ``k`` of them keep the ``k`` largest, ties at
-    the k-th value going to the lowest column index (as ``_prune_rows`` does).
-
-    Parameters
-    ----------
-    values : ndarray of shape (m, n), float64
-    k : int
-
-    Returns
-    -------
-    ndarray of shape (m, n), bool
-    """
-    nz = values != 0
-    keep = nz.copy()
-    counts = nz.sum(axis=1)
-    over = np.flatnonzero(counts > k)
-    if len(over):
-        vals = np.where(nz[over], values[over], -np.inf)
-        kth = -np.partition(-vals, k - 1, axis=1)[:, k - 1]
-        greater = vals > kth[:, None]
-        tie = vals == kth[:, None]
-        need = k - greater.sum(axis=1)
-        keep[over] = greater | (tie & (np.cumsum(tie, axis=1) <= need[:, None]))
-    return keep
-
-
 def _raw(
     gram: NDArray[np.float32],
     norms: NDArray[np.float64],
@@ -164,7 +142,8 @@ def knn_downdate(
     n_neighbors: int,
     shrinkage: float,
     normalize: bool,
-) -> sp.csr_matrix:
+    neighbours: sp.csr_matrix | None = None,
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Remove ``rows`` from ItemKNN's Gram (in place) and return the new pruned similarity.
 
     Parameters
@@ -177,64 +156,76 @@ def knn_downdate(
         The forgotten users' prepared rows.
     n_neighbors, shrinkage, normalize
         The model's parameters.
+    neighbours : csr_matrix of shape (n, n), float32, optional
+        ``similarity.T`` in CSR (row i = item i's list) when the caller kept it from the
+        previous erasure; computed otherwise.
 
     Returns
     -------
-    csr_matrix of shape (n, n), float32
+    similarity : csr_matrix of shape (n, n), float32
         The similarity a refit without ``rows`` gives (sorted indices).
+    neighbours : csr_matrix of shape (n, n), float32
+        The same lists row-major (for the next erasure).
     """
     n = gram.shape[0]
     k = int(n_neighbors)
     touched = np.unique(rows.indices).astype(np.int64)
     if len(touched) == 0:
-        return similarity
+        return similarity, (similarity.T.tocsr() if neighbours is None else neighbours)
     sub = rows[:, touched].toarray().astype(np.float64)
     monotone = bool((rows.data >= 0).all())
     gram[np.ix_(touched, touched)] -= (sub.T @ sub).astype(np.float32)
     norms = np.sqrt(np.maximum(np.diagonal(gram).astype(np.float64), 0.0))
-    neigh = similarity.T.tocsr()  # row i = the kept neighbours of item i (csr_tocsc: sorted)
+    # row i = the kept neighbours of item i (csr_tocsc: sorted)
+    neigh = similarity.T.tocsr() if neighbours is None else neighbours
     counts = np.diff(neigh.indptr)
     ent_rows = np.repeat(np.arange(n, dtype=np.int64), counts)
     ent_cols = neigh.indices.astype(np.int64)
     pos = np.full(n, -1, np.int64)
     pos[touched] = np.arange(len(touched))
     col_t = pos[ent_cols] >= 0  # entries whose neighbour is a touched item: value changed
-    # candidates from touched items: cand[t, i] = S_raw(touched[t], i) = entry (i, touched[t])
-    cand = _raw_rows(gram, norms, touched, shrinkage)
     rebuild = np.zeros(n, bool)
     rebuild[touched] = True
     if monotone:
-        # the smallest kept raw value of each full list (touched values only grow)
-        vals = neigh.data.astype(np.float64)
-        if normalize:  # undo the per-list scaling only to compare: ranks are unchanged
-            vals = _raw(gram, norms, ent_rows, ent_cols, shrinkage)
-        else:
-            vals[col_t] = cand[pos[ent_cols[col_t]], ent_rows[col_t]]
-        thresh = np.full(n, np.inf)  # a list that was not full kept every non-zero entry
-        full = np.flatnonzero(counts >= k)
-        if len(full):
-            starts = neigh.indptr[:-1]
-            thresh[full] = np.minimum.reduceat(vals, starts[counts > 0])[
-                np.searchsorted(np.flatnonzero(counts > 0), full)
-            ]
-        # stored values are float32-rounded: a relative margin only rebuilds a few more lists
-        thresh[full] -= _MARGIN * np.abs(thresh[full])
-        # every kept touched neighbour is >= the threshold; more of them means an entrant
-        n_above = np.count_nonzero(cand >= thresh[None, :], axis=0)
-        n_kept = np.bincount(ent_rows[col_t], minlength=n)
+        # the smallest kept raw value of each full list (touched values only grow); every
+        # kept touched neighbour is >= the threshold, so more of them above it means an entrant
+        touched_mask = pos >= 0
+        thresh, n_kept = list_thresholds(
+            neigh.indptr.astype(np.int64),
+            ent_cols,
+            neigh.data,
+            touched_mask,
+            gram,
+            norms,
+            k,
+            float(shrinkage),
+            bool(normalize),
+            _MARGIN,
+        )
+        n_above = count_entrants(gram, norms, touched, thresh, float(shrinkage))
         rebuild |= n_above > n_kept
     else:  # a negative value may shrink a kept similarity: rebuild every touched list
-        rebuild |= (cand != 0).any(axis=0)
+        rebuild |= (_raw_rows(gram, norms, touched, shrinkage) != 0).any(axis=0)
     redo = np.flatnonzero(rebuild)
-    extra = redo[pos[redo] < 0]
-    if len(extra):
-        dense = np.empty((len(redo), n), np.float64)
-        dense[np.searchsorted(redo, touched)] = cand
-        dense[np.searchsorted(redo, extra)] = _raw_rows(gram, norms, extra, shrinkage)
+    full_rows = redo if not monotone else redo[pos[redo] >= 0]
+    count_new = np.zeros(n, np.int64)
+    counts_f, cols_f, vals_f = rebuild_lists(gram, norms, full_rows, k, float(shrinkage))
+    count_new[full_rows] = counts_f
+    new_c, new_vals = cols_f, vals_f
+    if monotone:  # an untouched list: only its members and the touched items can make it
+        extra = redo[pos[redo] < 0]
+        ptr = neigh.indptr.astype(np.int64)
+        counts_m, cols_m, vals_m = merge_lists(
+            gram, norms, extra, ptr, ent_cols, touched, k, float(shrinkage)
+        )
+        count_new[extra] = counts_m
+        order = np.concatenate([full_rows, extra])
+        new_c = np.concatenate([new_c, cols_m])
+        new_vals = np.concatenate([new_vals, vals_m])
     else:
-        dense = cand
-    keep = topk_dense_rows(dense, k)
-    new_r, new_c = np.nonzero(keep)
+        order = full_rows
+    start_new = np.zeros(n, np.int64)  # offset of each rebuilt list in new_c / new_vals
+    start_new[order] = np.concatenate(([0], np.cumsum(count_new[order])[:-1]))
     stay = ~rebuild[ent_rows]
     if normalize:  # every list with a touched neighbour is renormalised: recompute it whole
         row_changed = np.zeros(n, bool)
@@ -244,19 +235,30 @@ def knn_downdate(
         change = stay & col_t
     values = neigh.data.astype(np.float64)
     values[change] = _raw(gram, norms, ent_rows[change], ent_cols[change], shrinkage)
-    stay &= values != 0
-    out_rows = np.concatenate([ent_rows[stay], redo[new_r]])
-    out_cols = np.concatenate([ent_cols[stay], new_c.astype(np.int64)])
-    out_vals = np.concatenate([values[stay], dense[new_r, new_c]])
+    out_ptr, out_cols, out_vals, fresh = assemble_lists(
+        neigh.indptr.astype(np.int64),
+        ent_cols,
+        values,
+        change,
+        rebuild,
+        start_new,
+        count_new,
+        new_c,
+        new_vals,
+    )
     if normalize:
-        fresh = np.concatenate([change[stay], np.ones(len(new_r), bool)])
+        out_rows = np.repeat(np.arange(n), np.diff(out_ptr))
         total = np.bincount(out_rows[fresh], weights=np.abs(out_vals[fresh]), minlength=n)
         scale = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
         out_vals[fresh] = out_vals[fresh] * scale[out_rows[fresh]]
-    new_neigh = sp.csr_matrix((out_vals.astype(np.float32), (out_rows, out_cols)), shape=(n, n))
+    new_neigh = sp.csr_matrix(
+        (out_vals.astype(np.float32), out_cols.astype(np.int32), out_ptr.astype(np.int32)),
+        shape=(n, n),
+    )
     sim = new_neigh.T.tocsr()  # csr_tocsc writes each row's columns in increasing order
     sim.has_sorted_indices = True
-    return sim
+    new_neigh.has_sorted_indices = True
+    return sim, new_neigh
 
 
 def check_positive_definite(diag: NDArray[np.float64]) -> None:

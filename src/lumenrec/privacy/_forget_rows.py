@@ -69,13 +69,16 @@ def drop_rows(matrix: Any, rows: IndexArray) -> Any:
     keep[rows] = False
     if sp.issparse(matrix):
         csr = sp.csr_matrix(matrix)
-        lengths = np.diff(csr.indptr)
-        entry_keep = np.repeat(keep, lengths)
-        indptr = np.concatenate(([0], np.cumsum(lengths[keep]))).astype(csr.indptr.dtype)
-        out = sp.csr_matrix(
-            (csr.data[entry_keep], csr.indices[entry_keep], indptr),
-            shape=(int(keep.sum()), csr.shape[1]),
-        )
+        # copy the runs between the removed rows (slices, not a boolean mask over every entry)
+        starts, stops = csr.indptr[rows], csr.indptr[np.asarray(rows) + 1]
+        run_lo = np.concatenate(([0], stops))
+        run_hi = np.concatenate((starts, [csr.indptr[-1]]))
+        runs = [(lo, hi) for lo, hi in zip(run_lo.tolist(), run_hi.tolist(), strict=True)]
+        data = np.concatenate([csr.data[lo:hi] for lo, hi in runs])
+        indices = np.concatenate([csr.indices[lo:hi] for lo, hi in runs])
+        lengths = np.diff(csr.indptr)[keep]
+        indptr = np.concatenate(([0], np.cumsum(lengths))).astype(csr.indptr.dtype)
+        out = sp.csr_matrix((data, indices, indptr), shape=(int(keep.sum()), csr.shape[1]))
         out.has_sorted_indices = csr.has_sorted_indices
         return out
     return np.ascontiguousarray(np.asarray(matrix)[keep])

@@ -17,7 +17,10 @@ import pytest
 
 from lumenrec.errors import ConfigError, MissingDependencyError
 from lumenrec.privacy._federated_client import LocalBPRClient, LocalConfig
-from lumenrec.privacy.federated import FederatedConfig, import_flwr
+from lumenrec.privacy.dp import quiet_accountant
+from lumenrec.privacy.federated import FederatedConfig, import_flwr, run_federated_bpr
+from lumenrec.privacy.federated_dp import federated_privacy
+from lumenrec.privacy.ledger import LEDGER_FILE, PrivacyLedger
 
 SIDE_PYTHON = Path(__file__).resolve().parents[2] / ".venv-federated" / "bin" / "python"
 HAS_FLWR = importlib.util.find_spec("flwr") is not None
@@ -95,6 +98,8 @@ def test_simulation_learns_and_counts_bytes() -> None:
     assert fed["payload_bytes"] < 30 * 9 * 4 + 512  # 30 x (8 factors + bias) float32 + headers
     dp = out["dp"]
     assert dp["finite"] and dp["rounds"] == 3
+    if dp["privacy"] is not None:  # the side venv has no Opacus: epsilon is then not computed
+        assert dp["privacy"]["level"] == "user" and dp["privacy"]["steps"] == 3
 
 
 def test_local_client_keeps_its_vector_and_steps_items() -> None:
@@ -123,3 +128,51 @@ def test_bad_config_is_refused() -> None:
 def test_missing_flower_names_the_extra() -> None:
     with pytest.raises(MissingDependencyError, match=r"lumenrec\[federated\]"):
         import_flwr()
+
+
+def _dp_config(**kw) -> FederatedConfig:
+    base = {
+        "rounds": 50,
+        "dp_noise_multiplier": 1.1,
+        "dp_clipping_norm": 0.5,
+        "local": LocalConfig(example_norm=6.0),
+    }
+    return FederatedConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize("fraction", [1.0, 0.25])
+def test_federated_epsilon_equals_opacus(fraction) -> None:
+    opacus = pytest.importorskip("opacus")
+    spend = federated_privacy(_dp_config(fraction_fit=fraction), n_clients=400)
+    acc = opacus.accountants.PRVAccountant()
+    acc.history = [(1.1, max(int(400 * fraction), 1) / 400, 50)]
+    assert spend is not None
+    assert spend.level == "user" and spend.mechanism == "dp-fedavg"
+    with quiet_accountant():  # Opacus's PRV warns on log(0) at q = 1
+        expected = acc.get_epsilon(delta=1e-6)
+    assert abs(spend.epsilon - expected) <= 1e-6
+    assert spend.sample_rate == pytest.approx(fraction) and spend.steps == 50
+    # fewer rounds or more noise spend less
+    assert federated_privacy(_dp_config(rounds=10), 400).epsilon < spend.epsilon or fraction < 1
+    assert federated_privacy(FederatedConfig(), 400) is None
+
+
+def test_federated_delta_must_be_below_one_over_clients() -> None:
+    pytest.importorskip("opacus")
+    with pytest.raises(ConfigError, match=r"dp_delta must lie in \(0, 1/n_clients\)"):
+        federated_privacy(_dp_config(dp_delta=0.01), n_clients=400)
+
+
+def test_over_budget_federated_training_is_refused_before_it_starts(tmp_path) -> None:
+    pytest.importorskip("opacus")
+    import scipy.sparse as sp
+
+    ledger = PrivacyLedger(tmp_path)
+    train = sp.csr_matrix(np.eye(20, 12, dtype=np.float32))
+    spend = federated_privacy(_dp_config(), n_clients=12)
+    with pytest.raises(ConfigError, match="privacy budget exceeded"):
+        run_federated_bpr(
+            train, None, _dp_config(), ledger=ledger, fingerprint="f" * 16, max_epsilon=1.0
+        )
+    assert spend.epsilon > 1.0
+    assert not (tmp_path / LEDGER_FILE).exists()  # nothing trained, nothing written

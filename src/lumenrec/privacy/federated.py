@@ -18,17 +18,29 @@ counts measure. Flower is imported lazily; without it the functions here raise
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from lumenrec.errors import ConfigError, DataError, missing_dependency
+from lumenrec.errors import ConfigError, DataError, MissingDependencyError, missing_dependency
 from lumenrec.privacy._federated_client import LocalBPRClient, LocalConfig
+from lumenrec.privacy.federated_dp import (
+    FEDERATED_MODEL,
+    check_federated_budget,
+    federated_privacy,
+)
+
+if TYPE_CHECKING:
+    from lumenrec.privacy.dp import PrivacySpend
+    from lumenrec.privacy.ledger import PrivacyLedger
+
+log = logging.getLogger(__name__)
 
 __all__ = ["FederatedConfig", "FederatedResult", "import_flwr", "run_federated_bpr"]
 
@@ -66,9 +78,14 @@ class FederatedConfig:
     dp_noise_multiplier : float or None
         With a value, central DP: each client's item update is clipped to L2 norm
         ``dp_clipping_norm`` and Gaussian noise of std ``dp_noise_multiplier * clip / n_sampled``
-        is added to the (then uniformly weighted) aggregate. No accounting is done here.
+        is added to the (then uniformly weighted) aggregate; ε is accounted by
+        :func:`~lumenrec.privacy.federated_dp.federated_privacy` (user level).
     dp_clipping_norm : float
         The clipping bound of the DP wrapper.
+    dp_delta : float
+        δ of the reported guarantee; must be below 1 / n_clients.
+    accountant : {"prv", "rdp"}
+        Opacus accountant for ε.
     eval_every : int
         Federated evaluation every this many rounds (0: only after the last round).
     k : int
@@ -85,6 +102,8 @@ class FederatedConfig:
     fraction_fit: float = 1.0
     dp_noise_multiplier: float | None = None
     dp_clipping_norm: float = 1.0
+    dp_delta: float = 1e-6
+    accountant: str = "prv"
     eval_every: int = 0
     k: int = 10
     seed: int = 0
@@ -100,6 +119,7 @@ class FederatedConfig:
             (0.0 < self.fraction_fit <= 1.0, "fraction_fit must lie in (0, 1]"),
             (self.dp_noise_multiplier is None or self.dp_noise_multiplier > 0, "noise > 0"),
             (self.dp_clipping_norm > 0, "dp_clipping_norm must be > 0"),
+            (self.accountant in ("prv", "rdp"), "accountant must be prv or rdp"),
             (self.eval_every >= 0 and self.k >= 1, "eval_every >= 0 and k >= 1"),
         ]
         for ok, msg in checks:
@@ -128,6 +148,9 @@ class FederatedResult:
         One item table as Flower serialises it (per client, per direction).
     wall_time : float
         Seconds.
+    privacy : dict or None
+        With central DP: the spent (ε, δ) and how (``PrivacySpend.as_dict()``); None without
+        DP, or when Opacus was absent and no ledger was given (ε not computed).
     """
 
     item_factors: NDArray[np.float32]
@@ -141,6 +164,7 @@ class FederatedResult:
     bytes_eval: int
     payload_bytes: int
     wall_time: float
+    privacy: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready numbers (no arrays)."""
@@ -265,7 +289,13 @@ def _strategy(flwr: Any, config: FederatedConfig, initial: Any, n_clients: int, 
 
 
 def run_federated_bpr(
-    train: sp.csr_matrix, held_out: sp.csr_matrix | None, config: FederatedConfig
+    train: sp.csr_matrix,
+    held_out: sp.csr_matrix | None,
+    config: FederatedConfig,
+    *,
+    ledger: PrivacyLedger | None = None,
+    fingerprint: str = "",
+    max_epsilon: float | None = None,
 ) -> FederatedResult:
     """Simulate federated MF/BPR with one Flower client per user that has a training positive.
 
@@ -276,6 +306,13 @@ def run_federated_bpr(
     held_out : sparse matrix of shape (n_users, n_items), optional
         Held-out positives each client evaluates itself on (NDCG@k, training items masked).
     config : FederatedConfig
+    ledger : PrivacyLedger, optional
+        With central DP: the training's ε is checked against the ledger's maximum for
+        ``(fingerprint, "FederatedBPR")`` before anything runs, and recorded after.
+    fingerprint : str
+        The dataset's fingerprint (``Dataset.fingerprint()``), used with ``ledger``.
+    max_epsilon : float, optional
+        A maximum to apply (and store) instead of the ledger's.
 
     Returns
     -------
@@ -286,17 +323,19 @@ def run_federated_bpr(
     MissingDependencyError
         Flower is not installed (``pip install 'lumenrec[federated]'``).
     ConfigError, DataError
-        Bad settings; no positives; shapes that disagree.
+        Bad settings; no positives; shapes that disagree; over the privacy budget.
     """
     config.validate()
+    train = sp.csr_matrix(train)
+    train.sum_duplicates()
+    train.eliminate_zeros()
+    n_clients = int(np.count_nonzero(np.diff(train.indptr) > 0))
+    spend = _account(config, n_clients, ledger, fingerprint, max_epsilon)
     flwr = import_flwr()
     from flwr.common import ndarrays_to_parameters, parameters_to_ndarrays  # noqa: PLC0415
     from flwr.server.client_manager import SimpleClientManager  # noqa: PLC0415
     from flwr.server.server import Server  # noqa: PLC0415
 
-    train = sp.csr_matrix(train)
-    train.sum_duplicates()
-    train.eliminate_zeros()
     n_users, n_items = train.shape
     if held_out is not None:
         held_out = sp.csr_matrix(held_out)
@@ -338,7 +377,7 @@ def run_federated_bpr(
         {"round": float(r), "ndcg": float(v)}
         for r, v in history.metrics_distributed.get("ndcg", [])
     ]
-    return FederatedResult(
+    result = FederatedResult(
         item_factors=np.asarray(item_factors, dtype=np.float32),
         item_bias=np.asarray(item_bias, dtype=np.float32),
         ndcg=curve[-1]["ndcg"] if curve else float("nan"),
@@ -350,4 +389,28 @@ def run_federated_bpr(
         bytes_eval=meter["eval"],
         payload_bytes=sum(len(t) for t in initial.tensors),
         wall_time=time.perf_counter() - start,
+        privacy=None if spend is None else spend.as_dict(),
     )
+    if ledger is not None and spend is not None:
+        ledger.record(fingerprint, FEDERATED_MODEL, spend, max_epsilon=max_epsilon)
+    return result
+
+
+def _account(
+    config: FederatedConfig,
+    n_clients: int,
+    ledger: PrivacyLedger | None,
+    fingerprint: str,
+    max_epsilon: float | None,
+) -> PrivacySpend | None:
+    """ε of a DP run, checked against the ledger first; without a ledger, a missing Opacus
+    only means ε is not computed (logged)."""
+    if config.dp_noise_multiplier is None:
+        return None
+    if ledger is not None:
+        return check_federated_budget(config, n_clients, ledger, fingerprint, max_epsilon)
+    try:
+        return federated_privacy(config, max(n_clients, 1))
+    except MissingDependencyError:
+        log.warning("central DP is on but Opacus is absent: epsilon is not computed")
+        return None

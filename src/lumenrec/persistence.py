@@ -49,6 +49,7 @@ ALLOWED_CLASSES: frozenset[str] = frozenset(
         "lumenrec.privacy.private_models.PrivateEASE",
         "lumenrec.privacy.private_models.PrivateMF",
         "lumenrec.privacy.private_models.PrivateRatingMF",
+        "lumenrec.privacy.private_rating.PrivateRatingALS",
         "lumenrec.models.content.ContentRecommender",
         "lumenrec.models.adapter.TextAdapter",
         "lumenrec.fusion.hybrid.HybridRecommender",

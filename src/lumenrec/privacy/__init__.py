@@ -26,6 +26,7 @@ from lumenrec.privacy.private_models import (
     PrivateRatingMF,
     make_private_model,
 )
+from lumenrec.privacy.private_rating import PrivateRatingALS
 
 __all__ = [
     "ACCOUNTANTS",
@@ -38,6 +39,7 @@ __all__ = [
     "PrivateItemKNN",
     "PrivateMF",
     "PrivatePopularity",
+    "PrivateRatingALS",
     "PrivateRatingMF",
     "Pseudonymizer",
     "bounded_rows",

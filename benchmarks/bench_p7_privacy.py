@@ -1,10 +1,9 @@
-"""P7: privacy-utility of the differentially private models (ranking and rating).
+"""P7: privacy-utility of the differentially private ranking models.
 
 Usage::
 
     nice -n 10 python benchmarks/bench_p7_privacy.py --dataset ml-1m-processed   # P4
     nice -n 10 python benchmarks/bench_p7_privacy.py --dataset ml-100k           # P1
-    nice -n 10 python benchmarks/bench_p7_privacy.py --rating                    # ML-1M RMSE
 
 Ranking (BENCHMARKS.md P7): NDCG@10 and Recall@10 (full ranking, training items masked) at
 ε ∈ {1, 2, 4, 8, ∞}, δ = 1e-6, for PrivateEASE, PrivateItemKNN (one Gaussian release of a
@@ -16,11 +15,13 @@ P1 training set), then the model is fitted on the training part (P4: train ∪ v
 and scored on test for each seed; the seed drives both the split and the noise. Mean ± std
 (ddof 1) over the seeds (3 by default).
 
-Rating: ML-1M ratings (every triple of ml-1m-processed), a seeded random 80/20 split (the TF
-Privacy MovieLens tutorial's setting), PrivateRatingMF with **event-level** DP (ε protects one
-rating), RMSE on the 20%; tuned on a 10% validation part of the 80%.
+PrivateEASE's grid: noisy counts (5% of the budget, in 1/σ²) select the ``top_items``
+items, then their Gram matrix is released (two Gaussian releases composed by the accountant),
+and the eigenvalues are shrunk with the spiked-Wigner estimate (see its docstring).
 
-Writes ``benchmarks/results/p7_privacy_<dataset>.json`` / ``p7_privacy_rating_ml-1m.json``.
+The rating task (RMSE, event-level DP) lives in ``benchmarks/bench_p7_rating.py``.
+
+Writes ``benchmarks/results/p7_privacy_<dataset>.json``.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from typing import Any
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from _common import data_dir, hardware, write_json
 
@@ -46,7 +46,7 @@ from lumenrec.evaluation.protocol import evaluate
 from lumenrec.evaluation.runner import environment
 from lumenrec.models.ease import EASE
 from lumenrec.models.itemknn import ItemKNN
-from lumenrec.privacy.private_models import PrivateEASE, PrivateItemKNN, PrivateMF, PrivateRatingMF
+from lumenrec.privacy.private_models import PrivateEASE, PrivateItemKNN, PrivateMF
 
 EPSILONS = (1.0, 2.0, 4.0, 8.0, math.inf)
 DELTA = 1e-6
@@ -59,19 +59,21 @@ ANCHORS = {
         "private ALS (Chien et al. 2021, ML-10M/20M)": "about -6 points of recall at eps <= 10",
     },
     "ml-100k": {"BPR (MS Recommenders, non-private)": {"ndcg@10": 0.4420, "recall@10": 0.2125}},
-    "rating": {
-        "DP network (Bu et al. 2020 / TF Privacy), eps 10.61, delta 1e-6": {"rmse": 0.915},
-        "same network, non-private": {"rmse": 0.893},
-    },
 }
 
 
 def grids(dataset: str) -> dict[str, tuple[type, list[dict[str, Any]], type | None]]:
     """Per model: private class, grid, non-private class (None: the private one at MF_INF)."""
-    top = [300, 800] if dataset == "ml-1m-processed" else [300, 800]
     ease = [
-        {"max_items": c, "regularization": lam, "rank": 32, "top_items": t}
-        for c, lam, t in itertools.product([10, 20], [500.0, 1000.0], top)
+        {
+            "max_items": c,
+            "regularization": lam,
+            "rank": None,
+            "top_items": t,
+            "shrinkage": "spiked",
+            "selection_share": 0.05,
+        }
+        for c, lam, t in itertools.product([10, 20], [100.0, 300.0, 600.0], [300, 500, 1000])
     ]
     knn = [
         {"max_items": c, "n_neighbors": k, "shrinkage": 10.0}
@@ -191,91 +193,26 @@ def goals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def rating(seeds: list[int], epsilons: list[float]) -> dict[str, Any]:
-    data = load("ml-1m-processed", data_dir())
-    u, i = data.user_idx, data.item_idx
-    r = data.ratings.astype(np.float32)
-
-    def parts(seed: int) -> tuple[np.ndarray, np.ndarray]:
-        perm = np.random.default_rng(seed).permutation(data.n_events)
-        cut = int(0.8 * data.n_events)
-        return perm[:cut], perm[cut:]
-
-    def fit_rmse(
-        eps: float, params: dict[str, Any], train: np.ndarray, test: np.ndarray, seed: int
-    ):
-        x = sp.csr_matrix((r[train], (u[train], i[train])), shape=(data.n_users, data.n_items))
-        model = PrivateRatingMF(epsilon=eps, delta=DELTA, random_state=seed, **params).fit(x)
-        pred = model.predict(u[test], i[test])
-        return float(np.sqrt(np.mean((pred - r[test]) ** 2))), model.privacy_
-
-    # One configuration, not tuned: Opacus's ghost clipping of embeddings costs about 80 s per
-    # pass over the 800k ratings on these 2 shared cores, so a grid did not fit the time.
-    grid = [{"batch_size": 50000, "n_epochs": 4, "learning_rate": 5e-2, "n_factors": 32}]
-    rows = []
-    for eps in epsilons:
-        train, _test = parts(seeds[0])
-        inner, valid = train[: int(0.9 * len(train))], train[int(0.9 * len(train)) :]
-        trials = []
-        for params in grid if len(grid) > 1 else []:
-            rmse, _ = fit_rmse(eps, params, inner, valid, seeds[0])
-            trials.append({"params": params, "valid_rmse": rmse})
-            print(f"  rating eps={eps} {params}: {rmse:.4f}", file=sys.stderr)
-        best = min(trials, key=lambda t: t["valid_rmse"]) if trials else {"params": grid[0]}
-        per_seed = []
-        for seed in seeds:
-            train, test = parts(seed)
-            rmse, spent = fit_rmse(eps, best["params"], train, test, seed)
-            per_seed.append({"seed": seed, "rmse": rmse, "epsilon_spent": spent["epsilon"]})
-        vals = np.array([s["rmse"] for s in per_seed])
-        rows.append(
-            {
-                "model": "PrivateRatingMF",
-                "epsilon": eps,
-                "delta": DELTA,
-                "level": "event (one rating)",
-                "params": best["params"],
-                "tuning": trials,
-                "seeds": per_seed,
-                "rmse": {
-                    "mean": float(vals.mean()),
-                    "std": float(vals.std(ddof=1)) if len(vals) > 1 else 0.0,
-                },
-            }
-        )
-        print(f"rating eps={eps}: rmse {rows[-1]['rmse']}", file=sys.stderr)
-    return {"rows": rows}
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="ml-1m-processed")
     ap.add_argument("--models", default="PrivateEASE,PrivateItemKNN,PrivateMF")
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--rating", action="store_true", help="the ML-1M rating task instead")
-    ap.add_argument("--rating-epsilons", default="8")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
     start = time.perf_counter()
-    if args.rating:
-        name = "p7_privacy_rating_ml-1m"
-        body = rating(seeds, [float(e) for e in args.rating_epsilons.split(",")])
-        anchors = ANCHORS["rating"]
-        protocol = "P7 rating: ML-1M ratings, random 80/20 (seeded), event-level DP"
-    else:
-        name = f"p7_privacy_{args.dataset}"
-        body = ranking(args.dataset, seeds, args.models.split(","))
-        anchors = ANCHORS[args.dataset]
-        protocol = "P7 ranking on " + ("P4" if args.dataset == "ml-1m-processed" else "P1")
+    name = f"p7_privacy_{args.dataset}"
+    body = ranking(args.dataset, seeds, args.models.split(","))
+    protocol = "P7 ranking on " + ("P4" if args.dataset == "ml-1m-processed" else "P1")
     payload = {
         "protocol": protocol,
         "description": __doc__,
-        "dataset": "ml-1m-processed" if args.rating else args.dataset,
+        "dataset": args.dataset,
         "delta": DELTA,
         "seeds": seeds,
         "accountant": "prv (Opacus PRVAccountant)",
-        "anchors": anchors,
+        "anchors": ANCHORS[args.dataset],
         **body,
         "environment": environment(),
         "hardware": hardware(),

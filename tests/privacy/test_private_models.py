@@ -14,7 +14,7 @@ from lumenrec.data import block_clusters  # noqa: E402
 from lumenrec.errors import ConfigError  # noqa: E402
 from lumenrec.models.ease import EASE  # noqa: E402
 from lumenrec.models.itemknn import ItemKNN  # noqa: E402
-from lumenrec.privacy.dp import epsilon_spent  # noqa: E402
+from lumenrec.privacy.dp import epsilon_spent, gaussian_noise_multiplier  # noqa: E402
 from lumenrec.privacy.private_models import (  # noqa: E402
     PrivateEASE,
     PrivateItemKNN,
@@ -51,6 +51,7 @@ def _overlap(a, b, users, k=5):
         PrivatePopularity(epsilon=1.0, random_state=0),
         PrivateEASE(epsilon=1.0, max_items=10, regularization=50.0, rank=8, random_state=0),
         PrivateEASE(epsilon=1.0, top_items=20, random_state=0),
+        PrivateEASE(epsilon=1.0, top_items=20, shrinkage="edge", random_state=0),
         PrivateItemKNN(epsilon=1.0, n_neighbors=10, random_state=0),
         PrivateMF(
             epsilon=2.0, n_factors=8, batch_size=64, n_epochs=2, accountant="rdp", random_state=0
@@ -90,6 +91,48 @@ def test_large_epsilon_matches_the_non_private_model(data):
     assert _overlap(ease, EASE(regularization=20.0).fit(data), users) > 0.85
     knn = PrivateItemKNN(n_neighbors=20, shrinkage=0.0, **big).fit(data)
     assert _overlap(knn, ItemKNN(n_neighbors=20).fit(data), users) > 0.85
+
+
+@pytest.mark.parametrize("shrinkage", ["clip", "edge", "spiked"])
+def test_ease_shrinkage_keeps_the_large_epsilon_model(data, shrinkage):
+    users = np.arange(200)
+    big = dict(epsilon=1e4, delta=1e-6, max_items=60, accountant="rdp", random_state=0)
+    ease = PrivateEASE(regularization=20.0, shrinkage=shrinkage, **big).fit(data)
+    assert _overlap(ease, EASE(regularization=20.0).fit(data), users) > 0.85
+
+
+def test_ease_spiked_shrinkage_drops_the_noise_bulk(data):
+    # at a small epsilon most eigenvalues sit inside the noise bulk and are set to 0: the
+    # weights then have a low rank (the discarded directions only add I/λ, cut by diag(B) = 0)
+    kw = dict(epsilon=0.5, max_items=20, regularization=50.0, random_state=0)
+    clip = PrivateEASE(**kw).fit(data).item_weights_
+    spiked = PrivateEASE(shrinkage="spiked", **kw).fit(data).item_weights_
+    assert np.linalg.matrix_rank(spiked, tol=1e-5) < np.linalg.matrix_rank(clip, tol=1e-5)
+
+
+def test_ease_selection_share_composes_two_releases(data, allow, tmp_path):
+    model = PrivateEASE(
+        epsilon=2.0, max_items=20, top_items=25, selection_share=0.2, random_state=0
+    ).fit(data)
+    spend = model.privacy_
+    sigma = gaussian_noise_multiplier(2.0, 1e-6, 1, "prv")
+    assert spend["steps"] == 2
+    assert spend["noise_multiplier"] == pytest.approx(sigma / np.sqrt(0.8))
+    assert spend["count_noise_multiplier"] == pytest.approx(sigma / np.sqrt(0.2))
+    # Gaussian releases compose into one Gaussian of 1/σ² = Σ 1/σ_i²: the same ε
+    assert spend["epsilon"] == pytest.approx(epsilon_spent(sigma, 1.0, 1, 1e-6), abs=1e-3)
+    assert spend["epsilon"] <= 2.0 + 1e-6
+    kept = np.flatnonzero(np.abs(model.item_weights_).sum(axis=0) > 0)
+    assert 0 < len(kept) <= 25
+    assert not np.abs(np.delete(model.item_weights_, kept, axis=0)).any()
+    model.save(tmp_path / "m")
+    assert PrivateEASE.load(tmp_path / "m").privacy_ == spend
+    with pytest.raises(ConfigError, match="needs top_items"):
+        PrivateEASE(epsilon=2.0, selection_share=0.2).fit(data)
+    with pytest.raises(ConfigError):
+        PrivateEASE(selection_share=1.0).fit(data)
+    with pytest.raises(ConfigError):
+        PrivateEASE(shrinkage="soft").fit(data)
 
 
 def test_less_epsilon_more_noise(data):

@@ -64,6 +64,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--rounds", type=int, default=None, help="override the tuned rounds")
     parser.add_argument("--tune", action="store_true", help="rerun the validation grid")
+    parser.add_argument("--item-lrs", default=None, help="tune grid of item_lr, e.g. 150,400")
+    parser.add_argument("--tune-rounds", type=int, default=None, help="rounds per grid point")
     args = parser.parse_args()
     import_flwr()
     logging.getLogger("flwr").setLevel(logging.WARNING)
@@ -74,11 +76,20 @@ def main() -> None:
     if args.tune:
         tune_split, _ = _splits(data, args.dataset, seeds[0])
         valid = tune_split.valid if tune_split.valid is not None else tune_split.test
-        for point in TUNE_GRID:
+        grid = TUNE_GRID
+        if args.item_lrs:
+            grid = [
+                {"rounds": 100, "local": {"item_lr": float(v)}} for v in args.item_lrs.split(",")
+            ]
+        if args.tune_rounds:
+            grid = [dict(point, rounds=args.tune_rounds) for point in grid]
+        for point in grid:
             fed = run_federated_bpr(tune_split.train.matrix, valid.matrix, _config(point, 0, 20))
             tuning.append({"settings": point, "valid_ndcg@10": fed.ndcg, "curve": fed.history})
             print("tune", point, round(fed.ndcg, 4), flush=True)
         settings = dict(max(tuning, key=lambda t: t["valid_ndcg@10"])["settings"])
+        if args.tune_rounds:  # the grid ran short; the final runs use the full rounds
+            settings["rounds"] = args.rounds or FEDERATED["rounds"]
     runs = []
     for seed in seeds:
         _, split = _splits(data, args.dataset, seed)
@@ -114,7 +125,8 @@ def main() -> None:
         },
         "centralised": {"model": "lumenrec.models.BPR", "params": CENTRAL},
         "federated_settings": settings,
-        "selection": "settings chosen on the P1 validation part of seed 0 (test unseen)",
+        "selection": f"settings chosen on the {PROTOCOL[args.dataset].upper()} validation part "
+        "of seed 0 (test unseen)",
         "tuning": tuning,
         "runs": runs,
         "summary": {

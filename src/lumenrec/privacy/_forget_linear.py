@@ -27,10 +27,10 @@ from scipy.linalg import blas
 from lumenrec.errors import FitError
 from lumenrec.models._kernels.knn_unlearn import (
     assemble_lists,
-    count_entrants,
     list_thresholds,
     merge_lists,
     rebuild_lists,
+    rebuild_touched,
 )
 
 __all__ = ["ease_downdate", "knn_downdate"]
@@ -202,14 +202,20 @@ def knn_downdate(
             bool(normalize),
             _MARGIN,
         )
-        n_above = count_entrants(gram, norms, touched, thresh, float(shrinkage))
+        # the touched lists are rebuilt in the same pass over their Gram rows
+        n_above, counts_f, cols_f, vals_f = rebuild_touched(
+            gram, norms, touched, thresh, k, float(shrinkage)
+        )
         rebuild |= n_above > n_kept
     else:  # a negative value may shrink a kept similarity: rebuild every touched list
         rebuild |= (_raw_rows(gram, norms, touched, shrinkage) != 0).any(axis=0)
     redo = np.flatnonzero(rebuild)
-    full_rows = redo if not monotone else redo[pos[redo] >= 0]
     count_new = np.zeros(n, np.int64)
-    counts_f, cols_f, vals_f = rebuild_lists(gram, norms, full_rows, k, float(shrinkage))
+    if monotone:
+        full_rows = touched
+    else:
+        full_rows = redo
+        counts_f, cols_f, vals_f = rebuild_lists(gram, norms, full_rows, k, float(shrinkage))
     count_new[full_rows] = counts_f
     new_c, new_vals = cols_f, vals_f
     if monotone:  # an untouched list: only its members and the touched items can make it

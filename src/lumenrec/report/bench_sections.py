@@ -129,11 +129,12 @@ def _mean_std(value: Any) -> tuple[Any, Any]:
 def _p7(rf: ResultFile, slug: str) -> tuple[list[Section], list[Card]]:
     res = rf.data
     dataset = res.get("dataset") if isinstance(res.get("dataset"), str) else ""
-    sec = Section(f"P7 privacy–utility{f' on {dataset}' if dataset else ''}", slug, rf.name)
-    sec.text(f"Protocol P7: {describe_protocol('p7')} This run: {res.get('protocol', '?')}.")
     curves = _epsilon_lists(res)
     metric = next((m for m in ("ndcg@10", "recall@10", "rmse", "auc")
                    if any(m in p for _, pts in curves for p in pts)), None)  # fmt: skip
+    task = " (rating task)" if metric == "rmse" else ""
+    sec = Section(f"P7 privacy–utility{f' on {dataset}' if dataset else ''}{task}", slug, rf.name)
+    sec.text(f"Protocol P7: {describe_protocol('p7')} This run: {res.get('protocol', '?')}.")
     if metric is None:
         sec.text("No utility metric found beside epsilon.", "note")
         return [sec], []

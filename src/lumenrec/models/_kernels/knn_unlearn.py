@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 __all__ = [
     "assemble_lists",
-    "count_entrants",
+    "rebuild_touched",
     "list_thresholds",
     "merge_lists",
     "rebuild_lists",
@@ -65,28 +65,52 @@ def _kth_largest(a: NDArray[np.float64], n: int, k: int) -> float:  # pragma: no
 
 
 @numba.njit(nogil=True, cache=False)
-def count_entrants(
+def rebuild_touched(
     gram: NDArray[np.float32],
     norms: NDArray[np.float64],
     touched: NDArray[np.int64],
     thresh: NDArray[np.float64],
+    k: int,
     shrinkage: float,
-) -> NDArray[np.int64]:  # pragma: no cover - compiled
-    """For each item ``j``: how many touched items ``t`` have ``S_raw(t, j) >= thresh[j]``.
+) -> tuple[
+    NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]
+]:  # pragma: no cover - compiled
+    """One pass over the touched items' Gram rows: rebuild their lists (as
+    :func:`rebuild_lists`) and count, for every item ``j``, the touched ``t`` with
+    ``S_raw(t, j) >= thresh[j]`` (possible entrants into ``j``'s list).
 
     Returns
     -------
-    ndarray of shape (n_items,), int64
+    n_above : ndarray of shape (n_items,), int64
+    counts, cols, values
+        The touched items' new lists, as :func:`rebuild_lists` returns them.
     """
     n = gram.shape[1]
-    out = np.zeros(n, np.int64)
+    m = len(touched)
+    n_above = np.zeros(n, np.int64)
+    counts = np.zeros(m, np.int64)
+    cols = np.empty(m * k, np.int64)
+    values = np.empty(m * k, np.float64)
     row = np.empty(n, np.float64)
-    for t in touched:
-        _raw_row(gram, norms, t, shrinkage, row)
+    cand_cols = np.empty(n, np.int64)
+    cand_vals = np.empty(n, np.float64)
+    scratch = np.empty(n, np.float64)
+    pos = 0
+    for a in range(m):
+        _raw_row(gram, norms, touched[a], shrinkage, row)
+        c = 0
         for j in range(n):
-            if row[j] >= thresh[j]:
-                out[j] += 1
-    return out
+            v = row[j]
+            if v >= thresh[j]:
+                n_above[j] += 1
+            if v != 0.0:
+                cand_cols[c] = j
+                cand_vals[c] = v
+                c += 1
+        start = pos
+        pos = _select(cand_cols, cand_vals, c, k, scratch, cols, values, pos)
+        counts[a] = pos - start
+    return n_above, counts, cols[:pos], values[:pos]
 
 
 @numba.njit(nogil=True, cache=False)

@@ -44,6 +44,10 @@ ALLOWED_CLASSES: frozenset[str] = frozenset(
         "lumenrec.models.lightgcn.LightGCN",
         "lumenrec.models.sasrec.SASRec",
         "lumenrec.models.debiased.DebiasedMF",
+        "lumenrec.privacy.private_counts.PrivatePopularity",
+        "lumenrec.privacy.private_counts.PrivateItemKNN",
+        "lumenrec.privacy.private_ease.PrivateEASE",
+        # the paths these three were saved under before the split (re-exported there)
         "lumenrec.privacy.private_models.PrivatePopularity",
         "lumenrec.privacy.private_models.PrivateItemKNN",
         "lumenrec.privacy.private_models.PrivateEASE",

@@ -11,20 +11,11 @@ from typer.testing import CliRunner
 
 pytest.importorskip("opacus")
 
-from lumenrec import persistence  # noqa: E402
 from lumenrec.cli.train import train_command  # noqa: E402
 from lumenrec.data import block_clusters  # noqa: E402
 from lumenrec.errors import ConfigError  # noqa: E402
 from lumenrec.privacy.dp import PrivacySpend  # noqa: E402
 from lumenrec.privacy.ledger import LEDGER_FILE, PrivacyLedger  # noqa: E402
-
-PRIVATE = {
-    "lumenrec.privacy.private_models.PrivatePopularity",
-    "lumenrec.privacy.private_models.PrivateItemKNN",
-    "lumenrec.privacy.private_models.PrivateEASE",
-    "lumenrec.privacy.private_models.PrivateMF",
-    "lumenrec.privacy.private_models.PrivateRatingMF",
-}
 
 
 def _spend(eps: float) -> PrivacySpend:
@@ -64,8 +55,7 @@ def test_corrupt_ledger_is_an_error(tmp_path):
 
 
 @pytest.fixture
-def cli(monkeypatch) -> typer.Typer:
-    monkeypatch.setattr(persistence, "ALLOWED_CLASSES", persistence.ALLOWED_CLASSES | PRIVATE)
+def cli() -> typer.Typer:
     saved = logging.getLogger("lumenrec")
     level, handlers, propagate = saved.level, list(saved.handlers), saved.propagate
     app = typer.Typer()

@@ -3,15 +3,15 @@
 It holds a fitted model, the user/item :class:`~lumenrec.data.vocab.IdIndex` maps and the item
 catalogue; it answers for known users (the model), users known only by recent feedback (fold-in),
 users known only by profile text (the text component) and everyone else (popularity).
+Similar items, ANN retrieval and catalogue changes are methods it gains from the mixins in
+:mod:`lumenrec._pipeline_similar`, :mod:`lumenrec._pipeline_ann` and
+:mod:`lumenrec._pipeline_catalog`.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,60 +19,23 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from lumenrec._pipeline_ann import AnnRetrievalMixin
+from lumenrec._pipeline_catalog import CatalogChangesMixin
+from lumenrec._pipeline_similar import SimilarItemsMixin
 from lumenrec._post_rank import Explore, Picked, Ranked, finish_list, parse_chain
+from lumenrec._rwlock import ReadWriteLock
 from lumenrec.controls import UserControls, control_exclusions
 from lumenrec.data.vocab import IdIndex
-from lumenrec.errors import ArtifactError, ConfigError, DataError, UnknownIdError
+from lumenrec.errors import ArtifactError, DataError
 from lumenrec.models._kernels.topk import topk
-from lumenrec.models.base import SupportsFoldIn, SupportsSimilarItems
+from lumenrec.models.base import SupportsFoldIn
 from lumenrec.types import PathLike
 
 __all__ = ["Explore", "Ranked", "RecommendPipeline", "UserControls"]
 
-log = logging.getLogger(__name__)
-
-
-class _RWLock:
-    """Many readers or one writer; waiting writers block new readers (no writer starvation)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
-        self._waiting = 0
-
-    @contextmanager
-    def read(self) -> Iterator[None]:
-        with self._cond:
-            while self._writer or self._waiting:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
-
-    @contextmanager
-    def write(self) -> Iterator[None]:
-        with self._cond:
-            self._waiting += 1
-            while self._writer or self._readers:
-                self._cond.wait()
-            self._waiting -= 1
-            self._writer = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
-
 
 @dataclass(eq=False)
-class RecommendPipeline:
+class RecommendPipeline(SimilarItemsMixin, AnnRetrievalMixin, CatalogChangesMixin):
     """A fitted model with its id maps and catalogue; external ids in, external ids out.
 
     Parameters
@@ -108,7 +71,7 @@ class RecommendPipeline:
     sentences: Any = None
 
     def __post_init__(self) -> None:
-        self._lock = _RWLock()
+        self._lock = ReadWriteLock()
         self._deleted_items: set[int] = set()
         self.ann: Any = None  # an HNSWIndex when retrieval is approximate (see use_ann)
         seen = self.model.seen_
@@ -303,60 +266,6 @@ class RecommendPipeline:
         self._explainer = explainer
         return explainer
 
-    def _neighbours(self, item_ids: frozenset[str], excl: set[int], per_item: int = 10) -> set[int]:
-        """Nearest neighbours of the disliked items (demoted, not removed)."""
-        out: set[int] = set()
-        for idx in self.items.index(sorted(item_ids)[-50:], missing="ignore"):
-            if idx >= 0:
-                out |= set(self._similar_indices(int(idx), per_item, excl | {int(idx)}))
-        return out - excl
-
-    def similar(self, item_id: str, k: int = 10) -> list[dict[str, Any]]:
-        """Items most similar to ``item_id`` (the model's item-item view, else text embeddings).
-
-        Raises
-        ------
-        UnknownIdError
-            ``item_id`` is not in the vocabulary or was deleted.
-        ConfigError
-            The model has neither ``similar_items`` nor item embeddings.
-        """
-        with self._lock.read():
-            idx = int(self.items.index([item_id], missing="ignore")[0])
-            if idx < 0 or idx in self._deleted_items:
-                msg = f"unknown item {item_id!r}"
-                raise UnknownIdError(msg)
-            excl = set(self._deleted_items) | {idx}
-            items, scores, route = self._similar(idx, k, excl)
-            return self._listing(items, scores, [route] * len(items))
-
-    def _similar_indices(self, idx: int, k: int, excl: set[int]) -> np.ndarray:
-        try:
-            return self._similar(idx, k, excl)[0]
-        except ConfigError:
-            return np.empty(0, np.int32)
-
-    def _similar(self, idx: int, k: int, excl: set[int]) -> tuple[np.ndarray, np.ndarray, str]:
-        comps = getattr(self.model, "components", None) or {"model": self.model}
-        warm = self._popularity[idx] > 0
-        for comp in comps.values():
-            if isinstance(comp, SupportsSimilarItems) and warm and idx < comp.n_items_:
-                recs = comp.similar_items(np.array([idx], np.int32), k=k + len(excl))
-                scores = np.full((1, self.n_items), -np.inf, np.float32)
-                valid = recs.items[0] >= 0
-                scores[0, recs.items[0][valid]] = recs.scores[0][valid]
-                items, vals, _ = self._rank(scores, "cf", k, excl, None)
-                return items, vals, "cf"
-        text = self.text_model()
-        emb = getattr(text, "item_embeddings_", None)
-        if emb is None:
-            msg = f"{type(self.model).__name__} cannot find similar items"
-            raise ConfigError(msg)
-        scores = np.full((1, self.n_items), np.nan, np.float32)
-        scores[0, : emb.shape[0]] = emb @ emb[idx]
-        items, vals, _ = self._rank(scores, "text", k, excl, None)
-        return items, vals, "text"
-
     def _history_row(self, history: Sequence[tuple[str, float]]) -> sp.csr_matrix:
         values: dict[int, float] = {}
         if history:
@@ -420,153 +329,6 @@ class RecommendPipeline:
         labels = np.full(len(idx), routes, object) if isinstance(routes, str) else routes[idx]
         return idx, vals[0][keep], labels
 
-    # -- retrieval -------------------------------------------------------------------------
-    @property
-    def retrieval(self) -> str:
-        """``"ann"`` when an HNSW index serves the model's lists, else ``"exact"``."""
-        return "exact" if self.ann is None else "ann"
-
-    def supports_ann(self) -> bool:
-        """Whether the model exposes user/item factor matrices (ALS, BPR, ...)."""
-        from lumenrec.retrieval import has_factors
-
-        return has_factors(self.model)
-
-    def use_ann(self, index: Any = None, **params: Any) -> Any:
-        """Serve lists from an HNSW index (built from the model's factors unless given).
-
-        Parameters
-        ----------
-        index : HNSWIndex, optional
-            A ready index over this model's items (e.g. loaded with the artifact).
-        **params
-            :class:`~lumenrec.retrieval.HNSWIndex` settings for a new index.
-
-        Returns
-        -------
-        HNSWIndex
-            The index now serving; the pipeline's deleted items are tombstoned in it.
-
-        Raises
-        ------
-        ConfigError
-            The model has no factor matrices (use exact retrieval).
-        """
-        from lumenrec.retrieval import HNSWIndex, factor_vectors
-
-        vectors = factor_vectors(self.model) if index is None else None
-        if index is None:
-            index = HNSWIndex(vectors, **params)
-        if index.n_items != self.model.n_items_:
-            msg = f"ANN index covers {index.n_items} items, the model {self.model.n_items_}"
-            raise ArtifactError(msg)
-        with self._lock.write():
-            index.delete(self._deleted_items)
-            self.ann = index
-        return index
-
-    def use_exact(self) -> None:
-        """Serve lists by scoring every item (drop the ANN index)."""
-        with self._lock.write():
-            self.ann = None
-
-    def _compact_ann(self) -> None:
-        """Rebuild the HNSW graph without tombstones (reads go on meanwhile)."""
-        with self._lock.read():
-            index = self.ann
-            if index is None or not index.needs_rebuild:
-                return
-        fresh = index.compacted()  # minutes for huge catalogues: outside the write lock
-        with self._lock.write():
-            if self.ann is index:
-                fresh.delete(self._deleted_items)  # deletions made while it was building
-                self.ann = fresh
-        log.info("ANN index rebuilt without %d tombstones", len(index.tombstones))
-
-    # -- catalogue changes -----------------------------------------------------------------
-    def add_items(self, frame: pd.DataFrame, texts: Sequence[str] | None = None) -> dict[str, list]:
-        """Add new items (embedded at once via the model's ``add_items``) or update known ones.
-
-        Parameters
-        ----------
-        frame : DataFrame
-            Indexed by ``item_id``; catalogue columns (e.g. ``title``, ``description``).
-        texts : sequence of str, optional
-            Ready-made texts aligned to ``frame`` (used instead of rendering the columns).
-
-        Returns
-        -------
-        dict
-            ``{"added": [ids], "updated": [ids]}``. Updated items get their catalogue row
-            replaced and are undeleted; their embedding is refreshed at the next retrain.
-        """
-        last = ~pd.Index([str(i) for i in frame.index]).duplicated(keep="last")
-        frame = frame[last]  # an id given twice in one batch: the last row wins
-        texts = None if texts is None else list(np.asarray(texts, object)[last])
-        ids = [str(i) for i in frame.index]
-        with self._lock.write():
-            known = self.items.index(ids, missing="ignore")
-            new_mask = known < 0
-            updated = [i for i, k in zip(ids, known, strict=True) if k >= 0]
-            for k in known[~new_mask]:
-                self._deleted_items.discard(int(k))
-            revived = [] if self.ann is None else self.ann.undelete(known[~new_mask])
-            added = [i for i, m in zip(ids, new_mask, strict=True) if m]
-            if added:
-                if not hasattr(self.model, "add_items"):
-                    msg = f"{type(self.model).__name__} cannot add items without a refit"
-                    raise ConfigError(msg)
-                sub = frame[new_mask].copy()
-                text = self.text_model()
-                needed = [*(self.text_fields or []), *(getattr(text, "fields", None) or [])]
-                needed += getattr(text, "text_fields_", None) or []
-                for col in dict.fromkeys(needed):  # fields a new item lacks render as missing
-                    if col not in sub.columns:
-                        sub[col] = None
-                payload = list(np.asarray(texts, object)[new_mask]) if texts else sub
-                new_index = self.model.add_items(payload)
-                if self.ann is not None:  # the index grows with the model, same indices
-                    from lumenrec.retrieval import factor_vectors
-
-                    self.ann.add(factor_vectors(self.model)[np.asarray(new_index)])
-                self.items = self.items.extend(added)
-                self._popularity = np.concatenate(
-                    [self._popularity, np.zeros(len(added), np.float32)]
-                )
-            self.catalog = _merge_catalog(self.catalog, frame, self.items)
-        if revived:  # compacted away earlier: rebuild the graph over the live items
-            self.use_ann(**self.ann.params())
-        return {"added": added, "updated": updated}
-
-    def delete_items(self, item_ids: Sequence[str]) -> int:
-        """Tombstone items: never recommended again (removed from the data at the next retrain)."""
-        with self._lock.write():
-            idx = {int(i) for i in self.items.index(list(item_ids), missing="ignore") if i >= 0}
-            new = idx - self._deleted_items
-            self._deleted_items |= idx
-            if self.ann is not None:
-                self.ann.delete(idx)
-        if self.ann is not None and self.ann.needs_rebuild:
-            self._compact_ann()
-        return len(new)
-
-    def deleted_items(self) -> list[str]:
-        """External ids of tombstoned items."""
-        return [str(x) for x in self.items.lookup(sorted(self._deleted_items))]
-
-    def training_frame(self, drop_users: set[str] = frozenset()) -> pd.DataFrame:
-        """The training interactions as ``user_id, item_id, rating`` (minus ``drop_users``)."""
-        with self._lock.read():
-            coo = self.model.seen_.tocoo()
-            frame = pd.DataFrame(
-                {
-                    "user_id": self.users.lookup(coo.row),
-                    "item_id": self.items.lookup(coo.col),
-                    "rating": coo.data.astype(np.float32),
-                }
-            )
-        return frame[~frame["user_id"].isin(drop_users)].reset_index(drop=True)
-
     # -- validation and persistence ---------------------------------------------------------
     def check(self) -> None:
         """Reject an incompatible pipeline (sizes, catalogue alignment, embedding dimension).
@@ -612,20 +374,3 @@ class RecommendPipeline:
         from lumenrec._pipeline_io import load_pipeline
 
         return load_pipeline(cls, path)
-
-
-def _merge_catalog(
-    catalog: pd.DataFrame | None, frame: pd.DataFrame, items: IdIndex
-) -> pd.DataFrame | None:
-    rows = frame.copy()
-    rows.index = pd.Index([str(i) for i in rows.index], name="item_id")
-    if catalog is None:
-        return None
-    merged = catalog.reindex(pd.Index(items.ids, name="item_id"))
-    for col in rows.columns:
-        if col not in merged.columns:
-            merged[col] = pd.Series(pd.NA, index=merged.index, dtype=object)
-        merged[col] = merged[col].astype(object)
-        merged.loc[rows.index, col] = rows[col].astype(object).to_numpy()
-    merged.attrs = dict(catalog.attrs)
-    return merged

@@ -27,15 +27,13 @@ from lumenrec.cli._common import (
     parse_params,
     parse_seeds,
 )
+from lumenrec.cli._evaluate_hooks import GroupBy, SaveHooks
+from lumenrec.cli._evaluate_table import print_table, render_table
 from lumenrec.cli._registry import MODELS, check_model_names, make_model
 from lumenrec.errors import ConfigError
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from lumenrec.data.dataset import Dataset
-    from lumenrec.data.split import Split
-    from lumenrec.evaluation.protocol import EvalResult
 
 __all__ = ["PROTOCOL_HELP", "evaluate_command", "load_dataset", "print_table", "render_table"]
 
@@ -51,15 +49,6 @@ PROTOCOL_HELP: dict[str, str] = {
     "temporal": "global time cut: the last 20% of events by time are test",
 }
 _TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".txt", ".dat", ".gz")
-_COLUMNS = (
-    ("ndcg", "NDCG"),
-    ("precision", "P"),
-    ("recall", "R"),
-    ("map", "MAP"),
-    ("hr", "HR"),
-    ("coverage", "Cov"),
-    ("novelty", "Nov"),
-)
 
 _HELP = "\n\n".join(
     [
@@ -117,110 +106,6 @@ def load_dataset(
     from lumenrec.datasets import load
 
     return load(spec, data_dir=data_dir, download=download)
-
-
-def _cell(stats: dict[str, Any] | None, digits: int = 4, spread: bool = True) -> Any:
-    """``mean`` with ``± std`` dimmed on a second line (keeps the columns narrow)."""
-    from rich.text import Text
-
-    if stats is None or stats.get("mean") is None:
-        return Text("–")
-    text = Text(f"{stats['mean']:.{digits}f}")
-    if spread and stats.get("std") is not None:
-        text.append(f"\n± {stats['std']:.{digits}f}", style="dim")
-    return text
-
-
-def render_table(results: dict[str, Any], *, transpose: bool = False) -> Any:
-    """A rich Table of model × metric (mean ± std over seeds) from a results dict.
-
-    ``transpose=True`` puts the metrics in rows and the models in columns (for narrow
-    terminals).
-    """
-    from rich.table import Table
-    from rich.text import Text
-
-    k = results["k"]
-    data = results["dataset"]
-    title = (
-        f"{results['protocol'].upper()} on {data['name']} ({data['n_users']} users, "
-        f"{data['n_items']} items, {data['n_events']} events), "
-        f"seeds {','.join(map(str, results['seeds']))}, {results['evaluated_on']} part"
-    )
-    labels = [f"{label}@{k}" for _, label in _COLUMNS] + ["users", "fit s", "eval s"]
-    cells: dict[str, list[Any]] = {}
-    for name, agg in results["aggregate"].items():
-        row = [_cell(agg.get(f"{metric}@{k}")) for metric, _ in _COLUMNS]
-        row.append(_cell(agg.get("n_users"), 0, spread=False))
-        row += [_cell(agg.get("fit_time"), 2), _cell(agg.get("eval_time"), 2)]
-        cells[name] = row
-    caption = results.get("description")
-    table = Table(title=Text(title), caption=Text(caption) if caption else None)
-    if transpose:
-        table.add_column("metric", style="bold")
-        for name in cells:
-            table.add_column(Text(name), justify="right")
-        for i, label in enumerate(labels):
-            table.add_row(label, *(row[i] for row in cells.values()))
-        return table
-    table.add_column("model", style="bold")
-    for label in labels:
-        table.add_column(label, justify="right")
-    for name, row in cells.items():
-        table.add_row(Text(name), *row)
-    return table
-
-
-def print_table(results: dict[str, Any], console: Any) -> None:
-    """Print :func:`render_table`, transposed when the wide form does not fit the console."""
-    from rich.measure import Measurement
-
-    table = render_table(results)
-    needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
-    if needed > console.width:
-        table = render_table(results, transpose=True)
-    console.print(table)
-
-
-class _Savers:
-    """on_split / on_result hooks writing ``--save-split`` and ``--save-recs``."""
-
-    def __init__(self, recs: str | None, split: str | None, seeds: list[int], names: list[str]):
-        self.recs, self.split, self.seeds, self.names = recs, split, seeds, names
-        self.pending: list[pd.DataFrame] = []
-        self.written: list[Path] = []
-
-    @staticmethod
-    def _path(template: str, seed: int) -> Path:
-        return Path(template.replace("{seed}", str(seed)))
-
-    def on_split(self, seed: int, split: Split) -> None:
-        if self.split is None or ("{seed}" not in self.split and seed != self.seeds[0]):
-            return
-        from lumenrec.evaluation.protocol import save_split
-
-        self.written.append(save_split(split, self._path(self.split, seed)))
-
-    def on_result(self, seed: int, name: str, result: EvalResult, split: Split) -> None:
-        if self.recs is None or ("{seed}" not in self.recs and seed != self.seeds[-1]):
-            return
-        import pandas as pd
-
-        from lumenrec.evaluation.protocol import recommendations_frame
-        from lumenrec.explain import reasons_frame
-
-        frame = recommendations_frame(result.recommendations, split.test)
-        if result.model is not None:  # a reason for every saved item
-            reasons = reasons_frame(result.model, result.recommendations, split.train)
-            frame = pd.concat([frame, reasons], axis=1)
-        frame.insert(0, "model", name)
-        self.pending.append(frame)
-        if name == self.names[-1]:
-            target = self._path(self.recs, seed)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            pd.concat(self.pending, ignore_index=True).to_parquet(target, index=False)
-            self.pending = []
-            self.written.append(target)
 
 
 def evaluate_command(
@@ -331,7 +216,7 @@ def evaluate_command(
         per_model = parse_params(params, names)
         seed_list = parse_seeds(seeds)
         proto = _check_protocol(protocol)
-        grouping = _GroupBy.parse(group_by, k=k, use_valid=use_valid)
+        grouping = GroupBy.parse(group_by, k=k, use_valid=use_valid)
         prototypes = {name: make_model(name, per_model[name]) for name in names}
         for model in prototypes.values():
             _validate_early(model)
@@ -352,7 +237,7 @@ def evaluate_command(
                 "--save-recs holds the last seed and --save-split the first; put {seed} "
                 "in both paths to get matching files for every seed"
             )
-        savers = _Savers(save_recs, save_split, seed_list, names)
+        savers = SaveHooks(save_recs, save_split, seed_list, names)
         from lumenrec.evaluation.runner import compare, write_results
 
         comparison = compare(
@@ -400,125 +285,6 @@ def _validate_early(model: Any) -> None:
         from lumenrec._params import validate_params
 
         validate_params(model, constraints)
-
-
-# -- --group-by: per-user-group metrics (lumenrec.evaluation.groups) ---------------------------
-class _GroupBy:
-    """Collects per-group reports in ``on_result`` and renders them (``--group-by``)."""
-
-    METRICS = ("ndcg", "precision", "recall")
-
-    def __init__(self, names: list[str], k: int, use_valid: bool) -> None:
-        self.names, self.k, self.use_valid = names, k, use_valid
-        self.runs: list[dict[str, Any]] = []
-
-    @classmethod
-    def parse(cls, text: str | None, *, k: int, use_valid: bool) -> _GroupBy | None:
-        if text is None:
-            return None
-        from lumenrec.evaluation.groups import GROUP_BY_NAMES
-
-        names = [n.lower() for n in parse_names(text, "--group-by")]
-        unknown = [n for n in names if n not in GROUP_BY_NAMES]
-        if unknown:
-            msg = (
-                f"unknown --group-by {', '.join(map(repr, unknown))}; "
-                f"valid: {', '.join(GROUP_BY_NAMES)}"
-            )
-            raise ConfigError(msg)
-        return cls(list(dict.fromkeys(names)), k, use_valid)
-
-    def check(self, data: Dataset) -> None:
-        """Fail before any fit when an attribute is missing on this dataset."""
-        from lumenrec.evaluation.groups import attribute_groups
-
-        for name in self.names:
-            if name not in ("activity", "active"):
-                attribute_groups(data, name)
-
-    def chain(self, first: Any) -> Any:
-        def hook(seed: int, name: str, result: EvalResult, split: Split) -> None:
-            first(seed, name, result, split)
-            self.on_result(seed, name, result, split)
-
-        return hook
-
-    def on_result(self, seed: int, model: str, result: EvalResult, split: Split) -> None:
-        from lumenrec.evaluation.groups import AGE_BANDS, group_report, user_groups
-
-        train = split.train if self.use_valid else split.train_full
-        for name in self.names:
-            labels = user_groups(name, split.test, train=train)
-            orders = {"active": ["active", "inactive"], "age": [a for _, a in AGE_BANDS]}
-            order = orders.get(name)
-            report = group_report(result, labels, order=order)
-            self.runs.append({"seed": seed, "model": model, "group_by": name, **report})
-
-    def record(self) -> dict[str, Any]:
-        """``{by, runs, aggregate}``: aggregate = per group_by, model, metric the mean over
-        seeds of each group's mean and of the gap (p-values stay per run)."""
-        import numpy as np
-
-        agg: dict[str, Any] = {}
-        for run in self.runs:
-            slot = agg.setdefault(run["group_by"], {}).setdefault(run["model"], {})
-            for metric, entry in run["metrics"].items():
-                cell = slot.setdefault(metric, {"mean": {}, "gap": [], "p_value": []})
-                for group, value in entry["mean"].items():
-                    cell["mean"].setdefault(group, []).append(value)
-                cell["gap"].append(entry["gap"])
-                cell["p_value"].append(entry["test"]["p_value"])
-                cell["test"] = entry["test"]["test"]
-
-        def avg(values: list[Any]) -> float | None:
-            ok = [v for v in values if v is not None]
-            return float(np.mean(ok)) if ok else None
-
-        for table in agg.values():
-            for cells in table.values():
-                for cell in cells.values():
-                    cell["mean"] = {g: avg(v) for g, v in cell["mean"].items()}
-                    cell["gap"] = avg(cell["gap"])
-                    cell["p_value"] = avg(cell["p_value"])
-        return {"by": self.names, "runs": self.runs, "aggregate": agg}
-
-    def print(self, record: dict[str, Any], console: Any) -> None:
-        """One table per group definition: model × group rows, then the gap and its test."""
-        from rich.table import Table
-        from rich.text import Text
-
-        cols = [f"{m}@{self.k}" for m in self.METRICS]
-        for name in record["by"]:
-            table = Table(title=Text(f"per user group: {name} (mean over seeds)"))
-            for label in ("model", "group", "users", *cols):
-                table.add_column(label, justify="left" if label in ("model", "group") else "right")
-            for model, cells in record["aggregate"].get(name, {}).items():
-                runs = [r for r in record["runs"] if r["group_by"] == name and r["model"] == model]
-                groups = runs[0]["groups"] if runs else []
-                for group in groups:
-                    values = [cells.get(c, {}).get("mean", {}).get(group) for c in cols]
-                    table.add_row(
-                        Text(model),
-                        Text(group),
-                        str(runs[0]["n_users"][group]),
-                        *("–" if v is None else f"{v:.4f}" for v in values),
-                    )
-                gaps = [cells.get(c, {}) for c in cols]
-                test = gaps[0].get("test", "") if gaps else ""
-                table.add_row(
-                    Text(model),
-                    Text(f"gap (p, {test})", style="bold"),
-                    "",
-                    *(_gap_cell(cell) for cell in gaps),
-                )
-            console.print(table)
-
-
-def _gap_cell(cell: dict[str, Any]) -> str:
-    gap, p = cell.get("gap"), cell.get("p_value")
-    if gap is None:
-        return "–"
-    return f"{gap:.4f} (p={p:.2g})" if p is not None else f"{gap:.4f}"
 
 
 def _run_p5(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import queue
 import secrets
@@ -34,6 +33,8 @@ from typing import Any
 import pandas as pd
 
 from lumenrec.errors import LumenError
+from lumenrec.serving._store_records import ItemsMixin, UsersMixin
+from lumenrec.serving._store_schema import CORE_SCHEMA, profile_text
 from lumenrec.serving.controls_store import CONTROLS_SCHEMA, ControlsMixin
 from lumenrec.serving.impressions_store import IMPRESSIONS_SCHEMA, ImpressionsMixin, migrate_events
 from lumenrec.types import PathLike
@@ -44,36 +45,6 @@ log = logging.getLogger(__name__)
 
 #: Feedback types; ``dislike`` is stored but never counts as a positive interaction.
 EVENT_TYPES = ("view", "click", "cart", "purchase", "like", "dislike", "rating")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS events(
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT UNIQUE,
-    user_id TEXT NOT NULL,
-    item_id TEXT NOT NULL,
-    type TEXT NOT NULL,
-    value REAL NOT NULL,
-    ts REAL NOT NULL,
-    received_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_user ON events(user_id, seq);
-CREATE TABLE IF NOT EXISTS users(
-    user_id TEXT PRIMARY KEY, text TEXT, attributes TEXT NOT NULL, updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS items(
-    item_id TEXT PRIMARY KEY, fields TEXT NOT NULL, text TEXT,
-    deleted INTEGER NOT NULL DEFAULT 0, updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS deletions(
-    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, id_hash TEXT NOT NULL,
-    deleted_at REAL NOT NULL, n_events INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS deletions_hash ON deletions(kind, id_hash);
-CREATE TABLE IF NOT EXISTS model_log(
-    id INTEGER PRIMARY KEY AUTOINCREMENT, version TEXT NOT NULL, action TEXT NOT NULL,
-    at REAL NOT NULL, detail TEXT
-);
-"""
 
 
 class StoreError(LumenError, OSError):
@@ -94,7 +65,7 @@ def _unavailable(err: sqlite3.Error) -> StoreError:
     return StoreError(f"event store unavailable: {reason}")
 
 
-class EventStore(ControlsMixin, ImpressionsMixin):
+class EventStore(UsersMixin, ItemsMixin, ControlsMixin, ImpressionsMixin):
     """SQLite store (WAL) shared by the service's threads and other processes.
 
     Parameters
@@ -167,7 +138,7 @@ class EventStore(ControlsMixin, ImpressionsMixin):
                 ).fetchone()
                 if not has_schema:
                     conn.executescript(
-                        f"BEGIN IMMEDIATE;{_SCHEMA}{CONTROLS_SCHEMA}{IMPRESSIONS_SCHEMA}COMMIT;"
+                        f"BEGIN IMMEDIATE;{CORE_SCHEMA}{CONTROLS_SCHEMA}{IMPRESSIONS_SCHEMA}COMMIT;"
                     )
                     conn.execute("BEGIN IMMEDIATE")
                     migrate_events(conn)
@@ -386,7 +357,7 @@ class EventStore(ControlsMixin, ImpressionsMixin):
                 conn.execute("COMMIT")
         except sqlite3.Error as err:
             raise _unavailable(err) from err
-        return [(r[0], float(r[1])) for r in rows], _profile_text(prof), deleted is not None
+        return [(r[0], float(r[1])) for r in rows], profile_text(prof), deleted is not None
 
     def max_seq(self) -> int:
         """The latest event sequence number (0 when empty)."""
@@ -407,47 +378,7 @@ class EventStore(ControlsMixin, ImpressionsMixin):
         )
         return pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
 
-    # -- users -----------------------------------------------------------------------------
-    def upsert_users(self, users: Sequence[dict[str, Any]]) -> int:
-        """Insert or replace user profiles (``user_id``, ``text``, ``attributes``)."""
-        now = time.time()
-        rows = [
-            (u["user_id"], u.get("text"), json.dumps(u.get("attributes") or {}), now) for u in users
-        ]
-        with self._write() as conn:
-            conn.executemany(
-                "INSERT INTO users(user_id, text, attributes, updated_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(user_id) DO UPDATE SET text=excluded.text, "
-                "attributes=excluded.attributes, updated_at=excluded.updated_at",
-                rows,
-            )
-        return len(rows)
-
-    def delete_user(self, user_id: str) -> int:
-        """Erase a user's events and profile; keep an audit row with the hashed id.
-
-        Returns
-        -------
-        int
-            Number of events erased.
-        """
-        with self._write() as conn:
-            n = conn.execute("DELETE FROM events WHERE user_id=?", (user_id,)).rowcount
-            conn.execute("DELETE FROM users WHERE user_id=?", (user_id,))
-            conn.execute("DELETE FROM user_controls WHERE user_id=?", (user_id,))
-            conn.execute(
-                "DELETE FROM impressions WHERE request_id IN "
-                "(SELECT request_id FROM requests WHERE user_id=?)",
-                (user_id,),
-            )
-            conn.execute("DELETE FROM requests WHERE user_id=?", (user_id,))
-            conn.execute(
-                "INSERT INTO deletions(kind, id_hash, deleted_at, n_events) VALUES('user', ?, ?, ?)",
-                (self.hash_id(user_id), time.time(), n),
-            )
-        self._checkpoint()
-        return int(n)
-
+    # -- maintenance -----------------------------------------------------------------------
     def _checkpoint(self) -> None:
         """Fold the WAL into the database and truncate it, so erased rows leave no old frames."""
         try:
@@ -457,60 +388,6 @@ class EventStore(ControlsMixin, ImpressionsMixin):
             return
         if busy:
             log.warning("WAL checkpoint after a deletion was blocked by readers; it will run later")
-
-    def deleted_user_hashes(self, since: float) -> set[str]:
-        """Hashed ids of users deleted after ``since``."""
-        rows = self._read(
-            "SELECT id_hash FROM deletions WHERE kind='user' AND deleted_at>?", (since,)
-        )
-        return {r[0] for r in rows}
-
-    def deletion_mark(self) -> int:
-        """The id of the newest deletion audit row (0 when none): it grows with every user or
-        item deletion, from this process or any other (``lumenrec users delete``)."""
-        return int(self._read("SELECT COALESCE(MAX(id), 0) FROM deletions")[0][0])
-
-    def has_profile(self, user_id: str) -> bool:
-        return bool(self._read("SELECT 1 FROM users WHERE user_id=?", (user_id,)))
-
-    # -- items -----------------------------------------------------------------------------
-    def upsert_items(self, items: Sequence[dict[str, Any]]) -> None:
-        """Insert or replace items (``item_id``, ``fields`` dict, optional ``text``); undeletes."""
-        now = time.time()
-        rows = [
-            (i["item_id"], json.dumps(i.get("fields") or {}), i.get("text"), now) for i in items
-        ]
-        with self._write() as conn:
-            conn.executemany(
-                "INSERT INTO items(item_id, fields, text, deleted, updated_at) "
-                "VALUES (?, ?, ?, 0, ?) ON CONFLICT(item_id) DO UPDATE SET "
-                "fields=excluded.fields, text=excluded.text, deleted=0, "
-                "updated_at=excluded.updated_at",
-                rows,
-            )
-
-    def delete_item(self, item_id: str) -> None:
-        """Tombstone an item (its id stays, so the tombstone survives restarts); audit row."""
-        now = time.time()
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO items(item_id, fields, text, deleted, updated_at) "
-                "VALUES (?, '{}', NULL, 1, ?) ON CONFLICT(item_id) DO UPDATE SET "
-                "fields='{}', text=NULL, deleted=1, updated_at=excluded.updated_at",
-                (item_id, now),
-            )
-            conn.execute(
-                "INSERT INTO deletions(kind, id_hash, deleted_at, n_events) VALUES('item', ?, ?, 0)",
-                (self.hash_id(item_id), now),
-            )
-
-    def items(self) -> list[tuple[str, dict[str, Any], str | None, bool]]:
-        """Every stored item as (item_id, fields, text, deleted), in insertion order."""
-        rows = self._read("SELECT item_id, fields, text, deleted FROM items ORDER BY rowid")
-        return [(r[0], json.loads(r[1]), r[2], bool(r[3])) for r in rows]
-
-    def item_known(self, item_id: str) -> bool:
-        return bool(self._read("SELECT 1 FROM items WHERE item_id=? AND deleted=0", (item_id,)))
 
     # -- audits ----------------------------------------------------------------------------
     def log_model(self, version: str, action: str, detail: str | None = None) -> None:
@@ -530,12 +407,3 @@ class EventStore(ControlsMixin, ImpressionsMixin):
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check``: ``"ok"`` for a sound database."""
         return str(self._read("PRAGMA integrity_check")[0][0])
-
-
-def _profile_text(row: tuple | None) -> str | None:
-    if row is None:
-        return None
-    text, attrs = row
-    parts = [text] if text else []
-    parts += [f"{k}: {v}" for k, v in json.loads(attrs or "{}").items() if v not in (None, "")]
-    return ". ".join(parts) or None

@@ -1,6 +1,8 @@
 """Accuracy metrics for top-k rankings (binary relevance) and for rating prediction.
 
 All ranking metrics are vectorised over users and return one value per user (NaN = not evaluated).
+The input checks and hit matrix are in :mod:`lumenrec.evaluation._ranking_hits`, the per-user
+kernels in :mod:`lumenrec.evaluation._ranking_kernels`.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from lumenrec.errors import ConfigError, DataError
+from lumenrec.evaluation._ranking_hits import _as_ranked as _as_ranked  # re-exported (beyond.py)
+from lumenrec.evaluation._ranking_hits import _check_k, _hits_and_counts
+from lumenrec.evaluation._ranking_kernels import _KERNELS
 
 __all__ = [
     "RANKING_METRICS",
@@ -35,71 +39,6 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 #: Metric names understood by :func:`evaluate_rankings`, in their default order.
 RANKING_METRICS: tuple[str, ...] = ("precision", "recall", "ndcg", "map", "mrr", "hr", "f1")
-
-
-# --------------------------------------------------------------------------- validation helpers
-
-
-def _check_k(k: Any) -> int:
-    """Return ``k`` as an int, or raise ConfigError unless it is a positive integer."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k <= 0:
-        msg = f"k must be a positive int (got {k!r})"
-        raise ConfigError(msg)
-    return int(k)
-
-
-def _as_ranked(ranked: ArrayLike, n_items: int | None = None) -> NDArray[np.int64]:
-    """Validate a ranked-items matrix and return it as a 2-D int64 array.
-
-    ``-1`` is padding; any other value must lie in ``[0, n_items)`` (when ``n_items`` is given).
-    """
-    arr = np.asarray(ranked)
-    if arr.ndim != 2:
-        msg = f"ranked must be a 2-D array of shape (n_users, k_max), got shape {arr.shape}"
-        raise DataError(msg)
-    if arr.size == 0:
-        return arr.astype(np.int64)
-    if not np.issubdtype(arr.dtype, np.integer):
-        msg = f"ranked must hold integer item indices, got dtype {arr.dtype}"
-        raise DataError(msg)
-    arr = arr.astype(np.int64, copy=False)
-    lo = int(arr.min())
-    if lo < -1:
-        msg = f"ranked holds negative item index {lo}; only -1 (padding) is allowed"
-        raise DataError(msg)
-    if n_items is not None:
-        hi = int(arr.max())
-        if hi >= n_items:
-            msg = f"ranked holds item index {hi} but there are only {n_items} items"
-            raise DataError(msg)
-    return arr
-
-
-def _as_relevant(relevant: Any) -> sp.csr_matrix:
-    """Return a canonical copy of ``relevant`` (CSR, sorted, no duplicates, no explicit zeros)."""
-    if not sp.issparse(relevant):
-        msg = f"relevant must be a scipy.sparse matrix, got {type(relevant).__name__}"
-        raise DataError(msg)
-    if relevant.ndim != 2:
-        msg = f"relevant must be 2-D, got shape {relevant.shape}"
-        raise DataError(msg)
-    rel = sp.csr_matrix(relevant, copy=True)
-    rel.sum_duplicates()  # also sorts the indices
-    rel.eliminate_zeros()
-    return rel
-
-
-def _first_occurrence_mask(ranked: NDArray[np.int64]) -> NDArray[np.bool_]:
-    """True where ``ranked`` holds a real item (not -1) seen for the first time in its row."""
-    if ranked.shape[1] <= 1:
-        return ranked >= 0
-    order = np.argsort(ranked, axis=1, kind="stable")  # equal ids keep rank order
-    srt = np.take_along_axis(ranked, order, axis=1)
-    dup_sorted = np.zeros(ranked.shape, dtype=bool)
-    dup_sorted[:, 1:] = srt[:, 1:] == srt[:, :-1]
-    dup = np.empty_like(dup_sorted)
-    np.put_along_axis(dup, order, dup_sorted, axis=1)
-    return (ranked >= 0) & ~dup
 
 
 def hit_matrix(ranked: ArrayLike, relevant: Any) -> NDArray[np.bool_]:
@@ -126,122 +65,6 @@ def hit_matrix(ranked: ArrayLike, relevant: Any) -> NDArray[np.bool_]:
     """
     hits, _ = _hits_and_counts(ranked, relevant)
     return hits
-
-
-def _hits_and_counts(
-    ranked: ArrayLike, relevant: Any
-) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
-    """Hit matrix plus number of relevant items per user (see :func:`hit_matrix`)."""
-    rel = _as_relevant(relevant)
-    arr = _as_ranked(ranked)
-    if arr.shape[0] != rel.shape[0]:
-        msg = (
-            f"ranked has shape {arr.shape} but relevant has shape {rel.shape}; "
-            "expected ranked (n_users, k_max) and relevant (n_users, n_items)"
-        )
-        raise DataError(msg)
-    n_users, n_items = rel.shape
-    arr = _as_ranked(arr, n_items)
-    n_rel = np.diff(rel.indptr).astype(np.int64)
-    if arr.size == 0:
-        return np.zeros(arr.shape, dtype=bool), n_rel
-    # Rows are sorted and canonical, so row * n_items + col is a globally sorted key array.
-    rel_rows = np.repeat(np.arange(n_users, dtype=np.int64), n_rel)
-    keys = rel_rows * n_items + rel.indices.astype(np.int64)
-    valid = _first_occurrence_mask(arr)
-    query = np.arange(n_users, dtype=np.int64)[:, None] * n_items + np.where(valid, arr, 0)
-    pos = np.searchsorted(keys, query)
-    found = np.zeros(arr.shape, dtype=bool)
-    inside = pos < keys.size
-    found[inside] = keys[pos[inside]] == query[inside]
-    return found & valid, n_rel
-
-
-# --------------------------------------------------------------------------- metric kernels
-
-
-def _top_k(hits: NDArray[np.bool_], k: int) -> NDArray[np.bool_]:
-    """First ``k`` columns of ``hits``; ranks beyond k_max are implicit misses."""
-    return hits[:, : min(k, hits.shape[1])]
-
-
-def _safe_div(num: NDArray[np.float64], den: NDArray[np.float64]) -> NDArray[np.float64]:
-    """num / den with NaN where den == 0 (no warnings)."""
-    out = np.full(num.shape, np.nan, dtype=np.float64)
-    np.divide(num, den, out=out, where=den != 0)
-    return out
-
-
-def _discounts(n: int) -> NDArray[np.float64]:
-    """1 / log2(i + 1) for ranks i = 1..n."""
-    return 1.0 / np.log2(np.arange(2, n + 2, dtype=np.float64))
-
-
-def _k_hits(hits: NDArray[np.bool_], k: int) -> NDArray[np.float64]:
-    return _top_k(hits, k).sum(axis=1).astype(np.float64)
-
-
-def _mask_no_relevant(values: NDArray[np.float64], n_rel: NDArray[np.int64]) -> NDArray[np.float64]:
-    values = values.astype(np.float64, copy=False)
-    values[n_rel == 0] = np.nan
-    return values
-
-
-def _precision(hits: NDArray[np.bool_], n_rel: NDArray[np.int64], k: int) -> NDArray[np.float64]:
-    return _mask_no_relevant(_k_hits(hits, k) / k, n_rel)
-
-
-def _recall(hits: NDArray[np.bool_], n_rel: NDArray[np.int64], k: int) -> NDArray[np.float64]:
-    return _safe_div(_k_hits(hits, k), n_rel.astype(np.float64))
-
-
-def _f1(hits: NDArray[np.bool_], n_rel: NDArray[np.int64], k: int) -> NDArray[np.float64]:
-    p = _precision(hits, n_rel, k)
-    r = _recall(hits, n_rel, k)
-    both = p + r
-    out = np.zeros_like(p)
-    np.divide(2.0 * p * r, both, out=out, where=both > 0)
-    return _mask_no_relevant(out, n_rel)
-
-
-def _ndcg(hits: NDArray[np.bool_], n_rel: NDArray[np.int64], k: int) -> NDArray[np.float64]:
-    top = _top_k(hits, k)
-    dcg = top.astype(np.float64) @ _discounts(top.shape[1])
-    n_ideal = np.minimum(n_rel, k)
-    ideal_cum = np.concatenate(([0.0], np.cumsum(_discounts(int(n_ideal.max(initial=0))))))
-    return _safe_div(dcg, ideal_cum[n_ideal])
-
-
-def _map(hits: NDArray[np.bool_], n_rel: NDArray[np.int64], k: int) -> NDArray[np.float64]:
-    top = _top_k(hits, k)
-    ranks = np.arange(1, top.shape[1] + 1, dtype=np.float64)
-    prec_at_i = np.cumsum(top, axis=1) / ranks
-    ap_sum = np.where(top, prec_at_i, 0.0).sum(axis=1)
-    return _safe_div(ap_sum, np.minimum(n_rel, k).astype(np.float64))
-
-
-def _mrr(hits: NDArray[np.bool_], n_rel: NDArray[np.int64], k: int) -> NDArray[np.float64]:
-    top = _top_k(hits, k)
-    out = np.zeros(top.shape[0], dtype=np.float64)
-    if top.shape[1]:
-        any_hit = top.any(axis=1)
-        out[any_hit] = 1.0 / (np.argmax(top[any_hit], axis=1) + 1.0)
-    return _mask_no_relevant(out, n_rel)
-
-
-def _hr(hits: NDArray[np.bool_], n_rel: NDArray[np.int64], k: int) -> NDArray[np.float64]:
-    return _mask_no_relevant(_top_k(hits, k).any(axis=1).astype(np.float64), n_rel)
-
-
-_KERNELS = {
-    "precision": _precision,
-    "recall": _recall,
-    "f1": _f1,
-    "ndcg": _ndcg,
-    "map": _map,
-    "mrr": _mrr,
-    "hr": _hr,
-}
 
 
 def _compute(name: str, ranked: ArrayLike, relevant: Any, k: int) -> NDArray[np.float64]:

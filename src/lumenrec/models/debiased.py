@@ -22,7 +22,8 @@ popularity when neither exists; ``propensity_source_`` says which was used. Clip
 
 Backbone: ``x_ui = p_u · q_i (+ b_u + b_i + b)``; ``task="binary"`` reads labels ``rating ≥
 threshold`` and uses the log loss on ``σ(x)``, ``task="rating"`` regresses the raw rating
-with the squared error. Adam with coupled weight decay, as in the papers' code.
+with the squared error. Adam with coupled weight decay, as in the papers' code. The loss
+steps are in :class:`~lumenrec.models._debias_train.DebiasedStepsMixin`.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from lumenrec.errors import DataError
 from lumenrec.models._debias_net import auc as _auc
 from lumenrec.models._debias_net import cells as _cells
 from lumenrec.models._debias_net import make_mf
+from lumenrec.models._debias_train import DebiasedStepsMixin
 from lumenrec.models._propensity import (
     feature_propensities,
     naive_bayes_propensities,
@@ -64,7 +66,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class DebiasedMF(BaseRecommender):
+class DebiasedMF(DebiasedStepsMixin, BaseRecommender):
     """MF trained on MNAR feedback with a naive, IPS, SNIPS or doubly robust (DR-JL) loss.
 
     Fit on a users x items matrix of ratings (stored value = rating; absent = not observed).
@@ -354,68 +356,6 @@ class DebiasedMF(BaseRecommender):
         self.user_factors_, self.item_factors_ = arrays["user_f"], arrays["item_f"]
         self.user_bias_, self.item_bias_ = arrays["user_b"], arrays["item_b"]
         self.global_bias_ = arrays["global_b"]
-
-    def _loss(self, torch: Any, x: Any, target: Any) -> Any:
-        """Per-pair loss of logits/ratings ``x`` against (possibly soft) ``target``."""
-        if self.task == "rating":
-            return (x - target) ** 2
-        logsig = torch.nn.functional.logsigmoid
-        return -(target * logsig(x) + (1.0 - target) * logsig(-x))
-
-    def _epoch(
-        self, torch: Any, pred: Any, imp: Any, opt: Any, opt_imp: Any, t: dict[str, Any],
-        rng: np.random.Generator, shape: tuple[int, int],
-    ) -> float:  # fmt: skip
-        n_obs, n_all = len(t["u"]), shape[0] * shape[1]
-        ratio = n_obs / n_all
-        order = torch.from_numpy(rng.permutation(n_obs)).to(t["u"].device)
-        bs, total = int(self.batch_size), 0.0
-        for start in range(0, n_obs, bs):
-            b = order[start : start + bs]
-            u, i, y, w = t["u"][b], t["i"][b], t["y"][b], t["w"][b]
-            x = pred.logits(u, i)
-            e = self._loss(torch, x, y)
-            if self.method == "naive":
-                loss = e.mean()
-            elif self.method == "ips":
-                loss = ratio * (w * e).mean()
-            elif self.method == "snips":
-                loss = (w * e).sum() / w.sum()
-            else:
-                loss = self._dr_step(
-                    torch, pred, imp, opt_imp, x, e, (u, i, y, w), rng, shape, ratio
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(b)
-        return total / n_obs
-
-    def _dr_step(
-        self, torch: Any, pred: Any, imp: Any, opt_imp: Any, x: Any, e: Any,
-        batch: tuple[Any, ...], rng: np.random.Generator, shape: tuple[int, int],
-        obs_ratio: float,
-    ) -> Any:  # fmt: skip
-        """Update the imputation model on this batch; return the prediction model's DR loss."""
-        u, i, _, w = batch
-        device = u.device
-        # imputation step: fit ê to the (fixed) prediction error on observed pairs
-        imputed = imp.imputed(u, i, self.task)
-        e_hat_obs = self._loss(torch, x.detach(), imputed)
-        imp_loss = (w * (e.detach() - e_hat_obs) ** 2).mean()
-        opt_imp.zero_grad(set_to_none=True)
-        imp_loss.backward()
-        opt_imp.step()
-        # prediction step: direct part on uniformly drawn pairs + corrected observed part
-        m = int(self.unobserved_ratio) * len(u)
-        du = torch.from_numpy(rng.integers(0, shape[0], m)).to(device)
-        di = torch.from_numpy(rng.integers(0, shape[1], m)).to(device)
-        with torch.no_grad():
-            target_all = imp.imputed(du, di, self.task)
-            target_obs = imp.imputed(u, i, self.task)
-        direct = self._loss(torch, pred.logits(du, di), target_all).mean()
-        corrected = obs_ratio * (w * (e - self._loss(torch, x, target_obs))).mean()
-        return direct + corrected
 
     # -- scoring ---------------------------------------------------------------------------
     def _score_block(self, users: IndexArray, items: IndexArray | None) -> ScoreMatrix:

@@ -74,14 +74,12 @@ class ALSUnlearning:
         from lumenrec.privacy._forget_rows import (
             check_forget_users,
             drop_rows,
-            empty_check,
             finish_forget,
         )
 
         idx = check_forget_users(self, users)
         if not len(idx):
             return
-        empty_check(idx, self)
         f = int(self.n_factors)
         inverses = getattr(self, "item_inverses_", None)
         if (
@@ -124,8 +122,7 @@ class ALSUnlearning:
         from lumenrec.models._kernels.als_unlearn import item_inverses
 
         check_is_fitted(self)
-        ciu = self._values(self.seen_).T.tocsr()
-        ciu.sort_indices()
+        ciu = self._item_rows()
         self.item_inverses_, self.item_solution_ = item_inverses(
             ciu.indptr,
             ciu.indices,
@@ -166,8 +163,7 @@ class ALSUnlearning:
             Zero rows for items without interactions.
         """
         check_is_fitted(self)
-        ciu = self._values(self.seen_).T.tocsr()
-        ciu.sort_indices()
+        ciu = self._item_rows()
         y = least_squares_exact(
             ciu.indptr,
             ciu.indices,
@@ -177,3 +173,9 @@ class ALSUnlearning:
             self.alpha,
         )
         return np.ascontiguousarray(y, dtype=np.float32)
+
+    def _item_rows(self) -> sp.csr_matrix:
+        """Items × users CSR of the model's values over ``seen_`` (sorted indices)."""
+        ciu = self._values(self.seen_).T.tocsr()
+        ciu.sort_indices()
+        return ciu

@@ -161,7 +161,6 @@ class EASE(ItemItemRecommender):
         from lumenrec.privacy._forget_linear import check_positive_definite, ease_downdate
         from lumenrec.privacy._forget_rows import (
             check_forget_users,
-            empty_check,
             finish_forget,
             removed_rows,
         )
@@ -169,7 +168,6 @@ class EASE(ItemItemRecommender):
         idx = check_forget_users(self, users)
         if not len(idx):
             return
-        empty_check(idx, self)
         diag = getattr(self, "item_diag_", None)
         if diag is None:
             log.info("EASE without item_diag_ (older artifact): refitting on the kept rows")

@@ -204,7 +204,6 @@ class ItemKNN(ItemItemRecommender):
         from lumenrec.privacy._forget_linear import knn_downdate
         from lumenrec.privacy._forget_rows import (
             check_forget_users,
-            empty_check,
             finish_forget,
             removed_rows,
         )
@@ -212,7 +211,6 @@ class ItemKNN(ItemItemRecommender):
         idx = check_forget_users(self, users)
         if not len(idx):
             return
-        empty_check(idx, self)
         gram = getattr(self, "gram_", None)
         if self.similarity != "cosine" or gram is None:
             finish_forget(self, idx)

@@ -66,12 +66,11 @@ class MostPopular(BaseRecommender):
         users : array-like of shape (n,), int
             Dense user indices in ``[0, n_users_)``.
         """
-        from lumenrec.privacy._forget_rows import check_forget_users, empty_check, finish_forget
+        from lumenrec.privacy._forget_rows import check_forget_users, finish_forget
 
         idx = check_forget_users(self, users)
         if not len(idx):
             return
-        empty_check(idx, self)
         rows = self.seen_[idx]
         removed = np.bincount(rows.indices, minlength=self.n_items_).astype(np.float32)
         self.item_counts_ = (self.item_counts_ - removed).astype(np.float32)

@@ -30,7 +30,6 @@ from lumenrec.models._kernels.knn_unlearn import (
     list_thresholds,
     merge_lists,
     rebuild_lists,
-    rebuild_touched,
 )
 
 __all__ = ["ease_downdate", "knn_downdate"]
@@ -203,7 +202,7 @@ def knn_downdate(
             _MARGIN,
         )
         # the touched lists are rebuilt in the same pass over their Gram rows
-        n_above, counts_f, cols_f, vals_f = rebuild_touched(
+        n_above, counts_f, cols_f, vals_f = rebuild_lists(
             gram, norms, touched, thresh, k, float(shrinkage)
         )
         rebuild |= n_above > n_kept
@@ -215,7 +214,10 @@ def knn_downdate(
         full_rows = touched
     else:
         full_rows = redo
-        counts_f, cols_f, vals_f = rebuild_lists(gram, norms, full_rows, k, float(shrinkage))
+        no_bar = np.full(n, np.inf)
+        _, counts_f, cols_f, vals_f = rebuild_lists(
+            gram, norms, full_rows, no_bar, k, float(shrinkage)
+        )
     count_new[full_rows] = counts_f
     new_c, new_vals = cols_f, vals_f
     if monotone:  # an untouched list: only its members and the touched items can make it

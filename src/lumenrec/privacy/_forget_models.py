@@ -12,7 +12,6 @@ from lumenrec.privacy._forget_rows import (
     check_forget_users,
     drop_rows,
     drop_user_arrays,
-    empty_check,
     finish_forget,
 )
 from lumenrec.types import IndexArray
@@ -56,7 +55,6 @@ def forget_in_model(model: Any, users: IndexArray) -> dict[str, str]:
         factors given the other users' factors) or ``"pending_retrain"``.
     """
     idx = check_forget_users(model, users)
-    empty_check(idx, model)
     components = getattr(model, "components", None)
     if components is not None:
         return _forget_hybrid(model, idx)

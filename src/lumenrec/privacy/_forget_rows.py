@@ -26,7 +26,7 @@ __all__ = [
 
 
 def check_forget_users(model: Any, users: Any) -> IndexArray:
-    """Validated, sorted, distinct dense user indices of a fitted model.
+    """Validated, sorted, distinct dense user indices of a fitted model (not all of them).
 
     Parameters
     ----------
@@ -43,11 +43,15 @@ def check_forget_users(model: Any, users: Any) -> IndexArray:
     Raises
     ------
     DataError
-        Bad dtype/shape or an index out of range.
+        Bad dtype/shape, an index out of range, or every user of the model (a model must keep
+        at least one training row).
     """
     check_is_fitted(model)
-    idx = model._check_indices(users, model.n_users_, "users")
-    return np.unique(idx.astype(np.int64))
+    idx = np.unique(model._check_indices(users, model.n_users_, "users").astype(np.int64))
+    if len(idx) >= model.n_users_:
+        msg = f"cannot forget all {model.n_users_} users of a model; train a new one instead"
+        raise DataError(msg)
+    return idx
 
 
 def drop_rows(matrix: Any, rows: IndexArray) -> Any:
@@ -144,10 +148,3 @@ def npy_load(blob: bytes, name: str) -> NDArray[Any]:
     except (ValueError, OSError) as err:
         msg = f"{name} is corrupt: {err}"
         raise ArtifactError(msg) from err
-
-
-def empty_check(users: IndexArray, model: Any) -> None:
-    """Refuse forgetting every user (a model must keep at least one training row)."""
-    if len(users) >= model.n_users_:
-        msg = f"cannot forget all {model.n_users_} users of a model; train a new one instead"
-        raise DataError(msg)

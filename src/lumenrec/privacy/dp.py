@@ -31,6 +31,7 @@ from lumenrec.errors import ConfigError, missing_dependency
 __all__ = [
     "ACCOUNTANTS",
     "PrivacySpend",
+    "SpendState",
     "bounded_rows",
     "check_budget",
     "epsilon_spent",
@@ -108,6 +109,19 @@ class PrivacySpend:
     def from_dict(cls, data: dict[str, Any]) -> PrivacySpend:
         """Inverse of :meth:`as_dict`."""
         return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+
+
+class SpendState:
+    """Mixin of the private models: their ``privacy_`` (a ``PrivacySpend.as_dict()``) travels
+    in the artifact manifest's state, so a loaded model still says what it spent."""
+
+    privacy_: dict[str, Any]
+
+    def _get_state(self) -> dict[str, Any]:
+        return {"privacy": dict(self.privacy_)}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self.privacy_ = dict(state["privacy"])
 
 
 def check_budget(epsilon: float, delta: float, n: int, *, unit: str = "users") -> None:

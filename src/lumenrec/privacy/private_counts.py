@@ -27,6 +27,7 @@ from lumenrec.models.base import BaseRecommender
 from lumenrec.privacy.dp import (
     ACCOUNTANTS,
     PrivacySpend,
+    SpendState,
     bounded_rows,
     check_budget,
     epsilon_spent,
@@ -51,7 +52,7 @@ _BUDGET_CONSTRAINTS: dict[str, Any] = {
 }
 
 
-class _GaussianRelease:
+class _GaussianRelease(SpendState):
     """Budget parameters and the one-shot Gaussian release shared by the count models."""
 
     epsilon: float
@@ -98,13 +99,6 @@ class _GaussianRelease:
         gram += symmetric_gaussian(x.shape[1], std, rng)
         self.privacy_ = spend.as_dict()
         return gram
-
-    # persistence of the spend (manifest state)
-    def _get_state(self) -> dict[str, Any]:
-        return {"privacy": dict(self.privacy_)}
-
-    def _set_state(self, state: dict[str, Any]) -> None:
-        self.privacy_ = dict(state["privacy"])
 
 
 class PrivatePopularity(_GaussianRelease, BaseRecommender):

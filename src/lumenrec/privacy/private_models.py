@@ -25,18 +25,14 @@ from numpy.typing import NDArray
 from lumenrec._params import Interval, Options, check_is_fitted
 from lumenrec.errors import ConfigError
 from lumenrec.models.base import BaseRecommender
-from lumenrec.privacy.dp import (
-    ACCOUNTANTS,
-    bounded_rows,
-    check_budget,
-)
+from lumenrec.privacy.dp import ACCOUNTANTS, SpendState, bounded_rows, check_budget
+from lumenrec.privacy.private_counts import PrivateItemKNN, PrivatePopularity
+from lumenrec.privacy.private_ease import PrivateEASE
+from lumenrec.privacy.private_rating import BiasedRatingScores
 from lumenrec.types import IndexArray, ScoreMatrix, Seed
 
 if TYPE_CHECKING:
     from lumenrec.data.dataset import Dataset
-
-from lumenrec.privacy.private_counts import PrivateItemKNN, PrivatePopularity
-from lumenrec.privacy.private_ease import PrivateEASE
 
 __all__ = [
     "PRIVATE_VARIANTS",
@@ -62,24 +58,11 @@ _SGD_CONSTRAINTS: dict[str, Any] = {
 }
 
 
-class _SGDState:
-    """Spend persistence shared by the DP-SGD models."""
-
-    privacy_: dict[str, Any]
-    loss_history_: NDArray[np.float64]
-
-    def _get_state(self) -> dict[str, Any]:
-        return {"privacy": dict(self.privacy_)}
-
-    def _set_state(self, state: dict[str, Any]) -> None:
-        self.privacy_ = dict(state["privacy"])
-
-
 def _seed(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**31 - 1))
 
 
-class PrivateMF(_SGDState, BaseRecommender):
+class PrivateMF(SpendState, BaseRecommender):
     """Matrix factorisation trained with user-level DP-SGD (Opacus), only the item side learnt.
 
     ``score(u, ·) = tanh(x̃_u E) Dᵀ + b`` where ``x̃_u`` is the user's binary history divided by
@@ -229,7 +212,7 @@ class PrivateMF(_SGDState, BaseRecommender):
         return self._dot_scores(self._user_vectors(hist), self.decoder_, items, self.item_bias_)
 
 
-class PrivateRatingMF(_SGDState, BaseRecommender):
+class PrivateRatingMF(BiasedRatingScores, SpendState, BaseRecommender):
     """Biased MF rating regressor trained with event-level DP-SGD (Opacus): one rating is the
     privacy unit (the TF Privacy MovieLens setting; Bu et al. 2020).
 
@@ -355,37 +338,8 @@ class PrivateRatingMF(_SGDState, BaseRecommender):
         self.loss_history_ = np.asarray(losses, np.float64)
         self.privacy_ = spend.as_dict()
 
-    def _score_block(self, users: IndexArray, items: IndexArray | None) -> ScoreMatrix:
-        it = slice(None) if items is None else items
-        raw = (
-            self.offset
-            + self.user_factors_[users] @ self.item_factors_[it].T
-            + self.user_bias_[users][:, None]
-            + self.item_bias_[it][None, :]
-        )
-        return np.clip(raw, self.min_rating, self.max_rating).astype(np.float32)
-
-    def predict(self, users: IndexArray, items: IndexArray) -> NDArray[np.float32]:
-        """Predicted ratings of (user, item) pairs.
-
-        Parameters
-        ----------
-        users, items : array-like of shape (n,), int
-
-        Returns
-        -------
-        ndarray of shape (n,), float32
-        """
-        check_is_fitted(self)
-        u = self._check_indices(users, self.n_users_, "users")
-        i = self._check_indices(items, self.n_items_, "items")
-        raw = (
-            self.offset
-            + np.einsum("nf,nf->n", self.user_factors_[u], self.item_factors_[i])
-            + self.user_bias_[u]
-            + self.item_bias_[i]
-        )
-        return np.clip(raw, self.min_rating, self.max_rating).astype(np.float32)
+    def _rating_offset(self) -> float:
+        return float(self.offset)
 
 
 #: CLI model name → its private variant (``lumenrec train --epsilon``).

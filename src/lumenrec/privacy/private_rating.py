@@ -53,6 +53,7 @@ from lumenrec.models.base import BaseRecommender
 from lumenrec.privacy.dp import (
     ACCOUNTANTS,
     PrivacySpend,
+    SpendState,
     check_budget,
     gaussian_noise_multiplier,
     import_opacus,
@@ -63,7 +64,7 @@ from lumenrec.types import IndexArray, ScoreMatrix, Seed
 if TYPE_CHECKING:
     from lumenrec.data.dataset import Dataset
 
-__all__ = ["PrivateRatingALS", "composed_epsilon"]
+__all__ = ["BiasedRatingScores", "PrivateRatingALS", "composed_epsilon"]
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,58 @@ def _clip_rows(x: Float, bound: float) -> Float:
     return x * np.minimum(1.0, bound / np.maximum(norms, 1e-12))
 
 
-class PrivateRatingALS(BaseRecommender):
+class BiasedRatingScores:
+    """Scoring of the biased-MF rating regressors: ``offset + b_u + b_i + p_u · q_i``, clipped
+    to ``[min_rating, max_rating]`` (``PrivateRatingALS``, ``PrivateRatingMF``); the host gives
+    the offset."""
+
+    user_factors_: NDArray[np.float32]
+    item_factors_: NDArray[np.float32]
+    user_bias_: NDArray[np.float32]
+    item_bias_: NDArray[np.float32]
+    min_rating: float
+    max_rating: float
+    n_users_: int
+    n_items_: int
+    _check_indices: Any
+
+    def _rating_offset(self) -> float:  # pragma: no cover - every host overrides it
+        raise NotImplementedError
+
+    def _score_block(self, users: IndexArray, items: IndexArray | None) -> ScoreMatrix:
+        it = slice(None) if items is None else items
+        raw = (
+            self._rating_offset()
+            + self.user_factors_[users] @ self.item_factors_[it].T
+            + self.user_bias_[users][:, None]
+            + self.item_bias_[it][None, :]
+        )
+        return np.clip(raw, self.min_rating, self.max_rating).astype(np.float32)
+
+    def predict(self, users: IndexArray, items: IndexArray) -> NDArray[np.float32]:
+        """Predicted ratings of (user, item) pairs.
+
+        Parameters
+        ----------
+        users, items : array-like of shape (n,), int
+
+        Returns
+        -------
+        ndarray of shape (n,), float32
+        """
+        check_is_fitted(self)
+        u = self._check_indices(users, self.n_users_, "users")
+        i = self._check_indices(items, self.n_items_, "items")
+        raw = (
+            self._rating_offset()
+            + self.user_bias_[u].astype(np.float64)
+            + self.item_bias_[i]
+            + np.einsum("nf,nf->n", self.user_factors_[u], self.item_factors_[i])
+        )
+        return np.clip(raw, self.min_rating, self.max_rating).astype(np.float32)
+
+
+class PrivateRatingALS(BiasedRatingScores, SpendState, BaseRecommender):
     """Biases plus ALS factors from noisy sufficient statistics, event-level (ε, δ)-DP.
 
     See the module docstring for the releases, their L2 sensitivities and the accounting.
@@ -357,45 +409,5 @@ class PrivateRatingALS(BaseRecommender):
         sol = np.linalg.solve(gram, rhs[:, :, None])[:, :, 0]
         return _clip_rows(sol, cn)
 
-    # -- scoring ---------------------------------------------------------------------------
-    def _raw(self, users: IndexArray, items: IndexArray) -> NDArray[np.float64]:
-        return (
-            float(self.global_mean_[0])
-            + self.user_bias_[users].astype(np.float64)
-            + self.item_bias_[items]
-            + np.einsum("nf,nf->n", self.user_factors_[users], self.item_factors_[items])
-        )
-
-    def _score_block(self, users: IndexArray, items: IndexArray | None) -> ScoreMatrix:
-        it = slice(None) if items is None else items
-        raw = (
-            float(self.global_mean_[0])
-            + self.user_factors_[users] @ self.item_factors_[it].T
-            + self.user_bias_[users][:, None]
-            + self.item_bias_[it][None, :]
-        )
-        return np.clip(raw, self.min_rating, self.max_rating).astype(np.float32)
-
-    def predict(self, users: IndexArray, items: IndexArray) -> NDArray[np.float32]:
-        """Predicted ratings of (user, item) pairs.
-
-        Parameters
-        ----------
-        users, items : array-like of shape (n,), int
-
-        Returns
-        -------
-        ndarray of shape (n,), float32
-        """
-        check_is_fitted(self)
-        u = self._check_indices(users, self.n_users_, "users")
-        i = self._check_indices(items, self.n_items_, "items")
-        raw = self._raw(u, i)
-        return np.clip(raw, self.min_rating, self.max_rating).astype(np.float32)
-
-    # -- persistence of the spend (manifest state) -------------------------------------------
-    def _get_state(self) -> dict[str, Any]:
-        return {"privacy": dict(self.privacy_)}
-
-    def _set_state(self, state: dict[str, Any]) -> None:
-        self.privacy_ = dict(state["privacy"])
+    def _rating_offset(self) -> float:
+        return float(self.global_mean_[0])

@@ -14,7 +14,6 @@ from numpy.typing import NDArray
 
 __all__ = [
     "assemble_lists",
-    "rebuild_touched",
     "list_thresholds",
     "merge_lists",
     "rebuild_lists",
@@ -65,28 +64,33 @@ def _kth_largest(a: NDArray[np.float64], n: int, k: int) -> float:  # pragma: no
 
 
 @numba.njit(nogil=True, cache=False)
-def rebuild_touched(
+def rebuild_lists(
     gram: NDArray[np.float32],
     norms: NDArray[np.float64],
-    touched: NDArray[np.int64],
+    rows: NDArray[np.int64],
     thresh: NDArray[np.float64],
     k: int,
     shrinkage: float,
 ) -> tuple[
     NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]
 ]:  # pragma: no cover - compiled
-    """One pass over the touched items' Gram rows: rebuild their lists (as
-    :func:`rebuild_lists`) and count, for every item ``j``, the touched ``t`` with
-    ``S_raw(t, j) >= thresh[j]`` (possible entrants into ``j``'s list).
+    """The top-``k`` pruned neighbour lists of ``rows`` from their whole Gram rows, as
+    ``ItemKNN.fit`` keeps them (non-zero values; ties at the k-th to the lowest column), and
+    in the same pass, for every item ``j``, how many of ``rows`` have
+    ``S_raw(r, j) >= thresh[j]`` (with ``rows`` the touched items: possible entrants into
+    ``j``'s list; pass ``inf`` thresholds when that count is not needed).
 
     Returns
     -------
     n_above : ndarray of shape (n_items,), int64
-    counts, cols, values
-        The touched items' new lists, as :func:`rebuild_lists` returns them.
+    counts : ndarray of shape (len(rows),), int64
+        Entries kept per row.
+    cols : ndarray of shape (counts.sum(),), int64
+        Their columns, increasing within each row.
+    values : ndarray of shape (counts.sum(),), float64
     """
     n = gram.shape[1]
-    m = len(touched)
+    m = len(rows)
     n_above = np.zeros(n, np.int64)
     counts = np.zeros(m, np.int64)
     cols = np.empty(m * k, np.int64)
@@ -97,7 +101,7 @@ def rebuild_touched(
     scratch = np.empty(n, np.float64)
     pos = 0
     for a in range(m):
-        _raw_row(gram, norms, touched[a], shrinkage, row)
+        _raw_row(gram, norms, rows[a], shrinkage, row)
         c = 0
         for j in range(n):
             v = row[j]
@@ -154,49 +158,6 @@ def _select(
 
 
 @numba.njit(nogil=True, cache=False)
-def rebuild_lists(
-    gram: NDArray[np.float32],
-    norms: NDArray[np.float64],
-    rows: NDArray[np.int64],
-    k: int,
-    shrinkage: float,
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:  # pragma: no cover
-    """The top-``k`` pruned neighbour lists of ``rows`` from their whole Gram rows, as
-    ``ItemKNN.fit`` keeps them (non-zero values; ties at the k-th to the lowest column).
-
-    Returns
-    -------
-    counts : ndarray of shape (len(rows),), int64
-        Entries kept per row.
-    cols : ndarray of shape (counts.sum(),), int64
-        Their columns, increasing within each row.
-    values : ndarray of shape (counts.sum(),), float64
-    """
-    n = gram.shape[1]
-    m = len(rows)
-    counts = np.zeros(m, np.int64)
-    cols = np.empty(m * k, np.int64)
-    values = np.empty(m * k, np.float64)
-    row = np.empty(n, np.float64)
-    cand_cols = np.empty(n, np.int64)
-    cand_vals = np.empty(n, np.float64)
-    scratch = np.empty(n, np.float64)
-    pos = 0
-    for a in range(m):
-        _raw_row(gram, norms, rows[a], shrinkage, row)
-        c = 0
-        for j in range(n):
-            if row[j] != 0.0:
-                cand_cols[c] = j
-                cand_vals[c] = row[j]
-                c += 1
-        start = pos
-        pos = _select(cand_cols, cand_vals, c, k, scratch, cols, values, pos)
-        counts[a] = pos - start
-    return counts, cols[:pos], values[:pos]
-
-
-@numba.njit(nogil=True, cache=False)
 def merge_lists(
     gram: NDArray[np.float32],
     norms: NDArray[np.float64],
@@ -222,7 +183,7 @@ def merge_lists(
     Returns
     -------
     counts, cols, values
-        As :func:`rebuild_lists`.
+        As :func:`rebuild_lists` returns them.
     """
     m = len(rows)
     size = len(touched) + k + 1
